@@ -1,0 +1,249 @@
+"""`journeys`: generate demo data, ingest sources, build the warehouse, run the demo.
+
+Every command takes --data-dir (env JOURNEYS_DATA_DIR, default ./data): the folder that
+holds one warehouse's raw and warehouse DuckDB files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from journeys import generator
+from journeys.dbt import DbtError, run_dbt
+from journeys.ingest import SOURCES, IngestError, SourceResult, available_sources, run_source
+from journeys.paths import DATA_DIR_ENV, DataDir
+
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=DATA_DIR_ENV,
+    default=Path("data"),
+    show_default=True,
+    show_envvar=True,
+    help="Folder holding this warehouse's raw and warehouse DuckDB files.",
+)
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="journeys")
+def main() -> None:
+    """Journeys: every step trial users take before they convert or churn, and why."""
+
+
+# -- generate ----------------------------------------------------------------------------
+
+
+def _generate(out: Path, users: int, seed: int, fmt: str, start: dt.date, quiet: bool) -> dict:
+    columns = (
+        TextColumn("[bold]generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("users · {task.fields[events]:,} events"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=quiet) as bar:
+        task = bar.add_task("generate", total=users, events=0)
+
+        def update(p: generator.Progress) -> None:
+            bar.update(task, completed=p.users_done, events=p.posthog_rows + p.app_events)
+
+        try:
+            return generator.generate(
+                out, users=users, seed=seed, fmt=fmt, start=start, on_progress=update
+            )
+        except ValueError as error:
+            fail(str(error), 2)
+            raise
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=5_000,
+    show_default=True,
+    help="Trial users to simulate (about 200 events each).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Random seed: the same seed gives the same files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder [default: DATA_DIR/generated].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(generator.FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="PostHog export file format.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=str(generator.DEFAULT_START),
+    show_default=True,
+    help="Monday of the first signup week (26 weeks follow).",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def generate(
+    data_dir: Path,
+    users: int,
+    seed: int,
+    out: Path | None,
+    fmt: str,
+    start: dt.datetime,
+    quiet: bool,
+) -> None:
+    """Simulate a B2B SaaS trial population and write every source in its native shape.
+
+    Writes PostHog batch-export files, the app's users/events tables (schema.sql + CSV),
+    HubSpot and Intercom list-API pages, and truth.json with the planted facts.
+    """
+    target = out or DataDir.resolve(data_dir).generated
+    truth = _generate(target, users, seed, fmt, start.date(), quiet)
+    rows = truth["rows"]
+    console.print(
+        f"wrote {rows['posthog_export_rows']:,} PostHog export rows, "
+        f"{rows['app_events']:,} app events and {truth['users']:,} users to [bold]{target}[/]"
+    )
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+def _print_ingest(results: list[SourceResult]) -> None:
+    table = Table(title="ingest", title_justify="left")
+    for column in ("source", "table", "rows loaded", "rows in table", "rejected", "files"):
+        table.add_column(column, justify="left" if column in ("source", "table") else "right")
+    for r in results:
+        names = sorted(set(r.rows_extracted) | set(r.table_rows) - {"_rejected_records"})
+        for i, name in enumerate(names or ["-"]):
+            table.add_row(
+                r.source if i == 0 else "",
+                f"{r.dataset}.{name}",
+                f"{r.rows_extracted.get(name, 0):,}",
+                f"{r.table_rows.get(name, 0):,}",
+                f"{r.rows_rejected:,}" if i == 0 else "",
+                f"{r.files_tracked:,}" if i == 0 else "",
+            )
+    console.print(table)
+    rejected = sum(r.rows_rejected for r in results)
+    if rejected:
+        console.print(
+            f"[yellow]{rejected:,} rows rejected[/]: see the _rejected_records "
+            "table of each raw schema for the reason and the file/line."
+        )
+
+
+def _ingest(data_dir: DataDir, source: str | None, path: str | None) -> list[SourceResult]:
+    if path and not source:
+        fail("--path needs --source (which kind of files are there?)", 2)
+    names = [source] if source else available_sources(data_dir)
+    if not names:
+        fail(
+            f"nothing to ingest in {data_dir.generated}: run `journeys generate` first, "
+            "or pass --source and --path.",
+            2,
+        )
+    results = []
+    for name in names:
+        with console.status(f"loading {name} into {data_dir.raw_db} ..."):
+            try:
+                results.append(run_source(data_dir, name, path))
+            except IngestError as error:
+                fail(str(error))
+    _print_ingest(results)
+    return results
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--source",
+    type=click.Choice(list(SOURCES)),
+    default=None,
+    help="Load only this source [default: every source found in DATA_DIR/generated].",
+)
+@click.option(
+    "--path", default=None, help="Folder or fsspec URL (s3://...) to load the source from."
+)
+def ingest(data_dir: Path, source: str | None, path: str | None) -> None:
+    """Load sources into DATA_DIR/raw.duckdb with dlt (incremental, merged, idempotent)."""
+    _ingest(DataDir.resolve(data_dir), source, path)
+
+
+# -- build -------------------------------------------------------------------------------
+
+
+def _build(data_dir: DataDir, dbt_args: tuple[str, ...]):
+    try:
+        result = run_dbt(data_dir, "build", list(dbt_args))
+    except DbtError as error:
+        fail(str(error))
+        raise
+    if not result.ok:
+        fail(
+            f"dbt build failed (exit {result.returncode}); see the output above or "
+            f"{data_dir.root / 'dbt' / 'logs' / 'dbt.log'}.",
+            result.returncode,
+        )
+    return result
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@data_dir_option
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED)
+def build(data_dir: Path, dbt_args: tuple[str, ...]) -> None:
+    """Run `dbt build` against DATA_DIR. Arguments after `--` go to dbt, for example:
+
+    journeys build -- --select marts.core --vars '{trial_days: 21}'
+    """
+    _build(DataDir.resolve(data_dir), dbt_args)
+
+
+# -- demo --------------------------------------------------------------------------------
+
+
+@main.command()
+@data_dir_option
+@click.option("--users", type=click.IntRange(min=1), default=5_000, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def demo(data_dir: Path, users: int, seed: int) -> None:
+    """Generate demo data, ingest it, dbt build, and print a summary."""
+    from journeys.demo import print_summary, summarize
+
+    data = DataDir.resolve(data_dir).ensure()
+    console.rule("[bold]1/3 generate")
+    _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False)
+    console.rule("[bold]2/3 ingest")
+    _ingest(data, None, None)
+    console.rule("[bold]3/3 dbt build")
+    result = _build(data, ())
+    print_summary(console, summarize(data, result))
+
+
+if __name__ == "__main__":
+    main()

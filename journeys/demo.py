@@ -1,0 +1,74 @@
+"""The end-of-demo summary: what was built, whether the tests passed, where to look next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from journeys.dbt import DbtResult
+from journeys.paths import DataDir
+
+LAYERS = ("staging", "intermediate", "marts")
+EXAMPLE_SQL = """\
+-- app users by trial outcome
+select trial_outcome, count(*) as persons
+from marts.dim_persons
+group by trial_outcome
+order by persons desc;"""
+
+
+@dataclass
+class Summary:
+    warehouse: str
+    layers: dict[str, dict[str, int]]  # layer -> model -> rows
+    tests_passed: int
+    tests_warned: int
+    tests_failed: int
+    models_built: int
+
+
+def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
+    layers: dict[str, dict[str, int]] = {}
+    with duckdb.connect(str(data_dir.warehouse_db), read_only=True) as con:
+        for layer in LAYERS:
+            names = [
+                r[0]
+                for r in con.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+                    [layer],
+                ).fetchall()
+            ]
+            layers[layer] = {
+                n: con.execute(f'select count(*) from {layer}."{n}"').fetchone()[0] for n in names
+            }
+    return Summary(
+        warehouse=str(data_dir.warehouse_db),
+        layers=layers,
+        tests_passed=result.count("test", "pass") + result.count("unit_test", "pass"),
+        tests_warned=result.count("test", "warn"),
+        tests_failed=result.count("test", "fail")
+        + result.count("test", "error")
+        + result.count("unit_test", "fail"),
+        models_built=result.count("model", "success"),
+    )
+
+
+def print_summary(console: Console, summary: Summary) -> None:
+    table = Table(title="warehouse", title_justify="left")
+    table.add_column("layer")
+    table.add_column("models", justify="right")
+    table.add_column("rows", justify="right")
+    for layer, models in summary.layers.items():
+        table.add_row(layer, str(len(models)), f"{sum(models.values()):,}")
+    console.print(table)
+    console.print(
+        f"dbt: {summary.models_built} models built, {summary.tests_passed} tests "
+        f"passed, {summary.tests_warned} warned, {summary.tests_failed} failed"
+    )
+    console.print(f"warehouse: [bold]{summary.warehouse}[/]")
+    console.print("try it:  [bold]duckdb " + summary.warehouse + "[/]  then paste")
+    console.print(EXAMPLE_SQL, highlight=False, markup=False)

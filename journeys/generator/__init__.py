@@ -1,0 +1,106 @@
+"""Demo data: a simulated B2B SaaS trial population written in each source's native shape.
+
+`generate()` streams the population chunk by chunk into
+- `posthog/events/*.jsonl|parquet`: PostHog batch-export files,
+- `app/`: the app's Postgres tables (`schema.sql`, `users.csv`, `events.csv`),
+- `hubspot/<object>/page-*.json` and `intercom/<object>/page-*.json`: list-API pages,
+- `truth.json`: the planted facts the marts must recover.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from journeys.generator import posthog
+from journeys.generator import simulate as sim
+from journeys.generator.app import AppWriter
+from journeys.generator.crm import CrmWriter
+from journeys.generator.truth import Truth
+
+DEFAULT_START = dt.date(2026, 5, 4)  # a Monday: 26 weekly cohorts end on 2026-11-02
+OUTPUTS = ("posthog", "app", "hubspot", "intercom", "truth.json", ".staging")
+FORMATS = ("jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class Progress:
+    users_done: int
+    users_total: int
+    posthog_rows: int
+    app_events: int
+
+
+def generate(
+    out: Path,
+    users: int = 5_000,
+    seed: int = 42,
+    fmt: str = "jsonl",
+    start: dt.date = DEFAULT_START,
+    weeks: int = 26,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict:
+    """Write the demo sources into `out` (replacing an earlier generation there) and
+    return the planted truths (also written to `out/truth.json`)."""
+    if users < 1:
+        raise ValueError(f"--users must be at least 1, got {users}")
+    if fmt not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if start.weekday() != 0:
+        raise ValueError(f"the start date must be a Monday (cohorts are ISO weeks), got {start}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    start_us = int(dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC).timestamp())
+    plan = sim.Plan(users=users, seed=seed, start_us=start_us * sim.US, weeks=weeks)
+    signups = sim.signup_times(plan)
+    backfill_start = plan.start_us + 10 * sim.WEEK
+    export = posthog.ExportWriter(
+        out / "posthog" / "events", fmt, (backfill_start, backfill_start + 6 * sim.HOUR)
+    )
+    app = AppWriter(out / "app")
+    crm = CrmWriter(out, plan)
+    truth = Truth(plan)
+
+    for chunk_no in range(plan.chunks):
+        lo = chunk_no * plan.chunk_users
+        hi = min(users, lo + plan.chunk_users)
+        chunk = sim.ChunkSimulator(plan, chunk_no, signups[lo:hi], lo).run()
+        client, client_actor = posthog.client_rows(
+            chunk, np.random.default_rng([seed, 3, chunk_no])
+        )
+        export.write(client)
+        server, server_idx = app.write(chunk, plan.end_us)
+        last_seen = truth.add_chunk(chunk, client_actor, client, server, server_idx)
+        crm.write(chunk, chunk_no, plan.end_us, last_seen)
+        del chunk, client, server
+        if on_progress:
+            on_progress(Progress(hi, users, export.rows, app.event_rows))
+
+    export.close()
+    app.close()
+    crm_counts = crm.close()
+    report = truth.report(
+        crm_only_leads=crm.crm_only_leads,
+        posthog_rows=export.rows,
+        posthog_duplicates=export.duplicates,
+        crm_counts=crm_counts,
+        app_events=app.event_rows,
+    )
+    report["format"] = fmt
+    (out / "truth.json").write_bytes(
+        orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=float)
+    )
+    return report

@@ -1,0 +1,291 @@
+"""Planted truths, measured on the rows actually written (not on the planted
+probabilities), so the marts can be checked against exact counts.
+
+Definitions follow SEMANTICS.md; each section of truth.json says what it counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from journeys.generator import catalog as cat
+from journeys.generator import simulate as sim
+
+
+def _date(us: int) -> str:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).date().isoformat()
+
+
+class Truth:
+    def __init__(self, plan: sim.Plan):
+        self.plan = plan
+        n_codes = len(cat.EVENT_TYPES)
+        self.server_by_code = np.zeros(n_codes, np.int64)
+        self.client_by_code = np.zeros(n_codes, np.int64)
+        self.visitors_seen = 0
+        self.visitors = 0
+        self.max_event_us = 0
+        # per user, appended per chunk
+        self.user_id: list[np.ndarray] = []
+        self.signup: list[np.ndarray] = []
+        self.converted: list[np.ndarray] = []
+        self.churned: list[np.ndarray] = []
+        self.steps: list[np.ndarray] = []
+        self.invited_early: list[np.ndarray] = []
+        self.lifetime_events: list[np.ndarray] = []
+        self.last_event: list[np.ndarray] = []
+        self.two_device_users: list[int] = []
+        self.two_device_tracked: list[int] = []
+
+    def add_chunk(
+        self,
+        chunk: sim.Chunk,
+        client_actor: np.ndarray,
+        client: pa.Table,
+        server: pa.Table,
+        server_idx: np.ndarray,
+    ) -> np.ndarray:
+        """Record a chunk; returns each user's last event time (for the CRM writer)."""
+        n = chunk.n_users
+        client_us = client.column("timestamp").cast(pa.int64()).to_numpy()
+        server_us = server.column("created_at").cast(pa.int64()).to_numpy() * 1000
+        server_code = chunk.a_code[server_idx]
+        server_actor = chunk.a_actor[server_idx]
+        client_code = _codes(client)
+        np.add.at(self.server_by_code, server_code, 1)
+        np.add.at(self.client_by_code, client_code, 1)
+        if len(client_us):
+            self.max_event_us = max(self.max_event_us, int(client_us.max()))
+        if len(server_us):
+            self.max_event_us = max(self.max_event_us, int(server_us.max()))
+
+        # lifetime events and last event per user, over PostHog + app rows
+        is_user = client_actor < n
+        lifetime = np.bincount(client_actor[is_user], minlength=n) + np.bincount(
+            server_actor, minlength=n
+        )
+        last = np.zeros(n, np.int64)
+        np.maximum.at(last, client_actor[is_user], client_us[is_user])
+        np.maximum.at(last, server_actor, server_us)
+        self.lifetime_events.append(lifetime)
+        self.last_event.append(last)
+
+        visitors_with_rows = np.unique(client_actor[~is_user])
+        self.visitors += chunk.n_actors - n
+        self.visitors_seen += len(visitors_with_rows)
+
+        # activation steps from the server rows: signed_up, workspace_created,
+        # first_item_created with item_type=project, onboarding_completed
+        steps = np.full((n, len(cat.ACTIVATION_STEPS)), sim.NEVER, np.int64)
+        value = chunk.a_value[server_idx]
+        for k, (name, where) in enumerate(cat.ACTIVATION_STEPS):
+            match = server_code == cat.CODE[name]
+            if where:
+                match &= value == 0  # item_type value 0 is "project" (catalog order)
+            np.minimum.at(steps[:, k], server_actor[match], server_us[match])
+        self.steps.append(steps)
+
+        invited = server_code == cat.CODE["team_member_invited"]
+        within = server_us[invited] - chunk.signup_us[server_actor[invited]]
+        early = np.zeros(n, bool)
+        early[server_actor[invited][within <= sim.INVITE_WINDOW_DAYS * sim.DAY]] = True
+        self.invited_early.append(early)
+
+        self.user_id.append(chunk.user_id)
+        self.signup.append(chunk.signup_us)
+        self.converted.append(chunk.converted_us)
+        self.churned.append(chunk.churned_us)
+        used = chunk.device_used[:n]
+        tracked = used & ~chunk.blocked[:n]
+        two = used[:, 1]
+        self.two_device_users += chunk.user_id[two].tolist()
+        self.two_device_tracked += chunk.user_id[two & tracked[:, 0] & tracked[:, 1]].tolist()
+        return last
+
+    # -- the report --------------------------------------------------------------
+    def report(
+        self,
+        *,
+        crm_only_leads: int,
+        posthog_rows: int,
+        posthog_duplicates: int,
+        crm_counts: dict[str, int],
+        app_events: int,
+    ) -> dict:
+        user_id = np.concatenate(self.user_id)
+        signup = np.concatenate(self.signup)
+        converted = np.concatenate(self.converted) < sim.NEVER
+        churned_at = np.concatenate(self.churned)
+        churned = churned_at < sim.NEVER
+        data_end = self.max_event_us
+        trial_ended = signup + sim.TRIAL_DAYS * sim.DAY <= data_end
+        users = len(user_id)
+        return {
+            "definitions": {
+                "data_end": "latest event timestamp over PostHog export rows and app events",
+                "population": "app users unless a section says otherwise",
+            },
+            "seed": self.plan.seed,
+            "users": users,
+            "start": _date(self.plan.start_us),
+            "end_exclusive": _date(self.plan.end_us),
+            "data_end": dt.datetime.fromtimestamp(data_end / 1e6, dt.UTC).isoformat(),
+            "planted": {
+                "p_two_devices": sim.P_TWO_DEVICES,
+                "p_ad_blocker": sim.P_AD_BLOCKER,
+                "p_convert_with_invite": sim.P_CONVERT_WITH_INVITE,
+                "p_convert_without_invite": sim.P_CONVERT_WITHOUT_INVITE,
+                "funnel_step_probabilities": [
+                    1.0,
+                    sim.P_WORKSPACE,
+                    sim.P_FIRST_ITEM * sim.P_ITEM_IS_PROJECT,
+                    sim.P_ONBOARDING_DONE,
+                ],
+            },
+            "humans": {
+                "total": users + self.visitors_seen + crm_only_leads,
+                "app_users": users,
+                "anonymous_visitors_with_events": self.visitors_seen,
+                "anonymous_visitors_simulated": self.visitors,
+                "crm_only_leads": crm_only_leads,
+            },
+            "two_device_users": {
+                "count": len(self.two_device_users),
+                "both_devices_tracked": len(self.two_device_tracked),
+                "user_ids": self.two_device_users,
+            },
+            "rows": {
+                "posthog_export_rows": posthog_rows,
+                "posthog_unique_events": posthog_rows - posthog_duplicates,
+                "posthog_duplicate_rows": posthog_duplicates,
+                "app_users": users,
+                "app_events": app_events,
+                **crm_counts,
+            },
+            "activation_funnel": self._funnel(),
+            "cohorts": self._cohorts(signup),
+            "invite_conversion": self._invite(converted, trial_ended),
+            "tracking_loss": self._tracking_loss(),
+            "trial_outcomes": {
+                "converted": int(converted.sum()),
+                "churned": int((churned & ~converted).sum()),
+                "in_trial": int((~trial_ended & ~converted & ~churned).sum()),
+                "expired_trial": int((trial_ended & ~converted & ~churned).sum()),
+            },
+            "segments": self._segments(churned, data_end),
+        }
+
+    def _funnel(self) -> dict:
+        steps = np.concatenate(self.steps)
+        window = sim.FUNNEL_WINDOW_DAYS * sim.DAY
+        start = steps[:, 0]
+        reached = np.zeros(steps.shape, bool)
+        reached[:, 0] = start < sim.NEVER
+        previous = start.copy()
+        for k in range(1, steps.shape[1]):
+            ok = reached[:, k - 1] & (steps[:, k] >= previous) & (steps[:, k] - start <= window)
+            reached[:, k] = ok
+            previous = np.where(ok, steps[:, k], sim.NEVER)
+        counts = reached.sum(axis=0).tolist()
+        out = []
+        for k, ((name, where), count) in enumerate(zip(cat.ACTIVATION_STEPS, counts, strict=True)):
+            out.append(
+                {
+                    "step_number": k + 1,
+                    "event": name,
+                    "where": where,
+                    "persons_reached": count,
+                    "conversion_from_previous": count / counts[k - 1] if k else 1.0,
+                    "persons_dropped": counts[k - 1] - count if k else 0,
+                }
+            )
+        return {
+            "name": "activation",
+            "order": "ordered",
+            "window_days": sim.FUNNEL_WINDOW_DAYS,
+            "steps": out,
+            "counted_from": "app server events (the PostHog copies only duplicate them)",
+        }
+
+    def _cohorts(self, signup: np.ndarray) -> list[dict]:
+        week = (signup - self.plan.start_us) // sim.WEEK
+        sizes = np.bincount(week, minlength=self.plan.weeks)
+        return [
+            {"cohort_week": _date(self.plan.start_us + i * sim.WEEK), "size": int(s)}
+            for i, s in enumerate(sizes)
+        ]
+
+    def _invite(self, converted: np.ndarray, trial_ended: np.ndarray) -> dict:
+        early = np.concatenate(self.invited_early)
+        a = int((early & trial_ended & converted).sum())
+        n_with = int((early & trial_ended).sum())
+        c = int((~early & trial_ended & converted).sum())
+        n_without = int((~early & trial_ended).sum())
+        return {
+            "behaviour_event": "team_member_invited",
+            "window_days": sim.INVITE_WINDOW_DAYS,
+            "population": "app users whose 14-day trial ended by data_end",
+            "persons_with": n_with,
+            "converted_with": a,
+            "rate_with": a / n_with if n_with else None,
+            "persons_without": n_without,
+            "converted_without": c,
+            "rate_without": c / n_without if n_without else None,
+        }
+
+    def _tracking_loss(self) -> dict:
+        both = [i for i, e in enumerate(cat.EVENT_TYPES) if e.side == "both"]
+        server = int(self.server_by_code[both].sum())
+        client = int(self.client_by_code[both].sum())
+        by_event = {
+            cat.NAMES[i]: {
+                "server": int(self.server_by_code[i]),
+                "client": int(self.client_by_code[i]),
+                "loss_pct": (1 - self.client_by_code[i] / self.server_by_code[i])
+                if self.server_by_code[i]
+                else None,
+            }
+            for i in both
+        }
+        return {
+            "events": "events sent by both sides",
+            "server": server,
+            "client": client,
+            "loss_pct": (server - client) / server if server else None,
+            "by_event": by_event,
+        }
+
+    def _segments(self, churned: np.ndarray, data_end: int) -> dict:
+        lifetime = np.concatenate(self.lifetime_events)
+        last = np.concatenate(self.last_event)
+        as_of = data_end // sim.DAY
+        days_since = as_of - last // sim.DAY
+        names = ("churned", "champion", "power_user", "active", "at_risk", "dormant")
+        rules = [
+            churned,
+            (lifetime >= 100) & (days_since <= 7),
+            (lifetime >= 30) & (days_since <= 14),
+            days_since <= 14,
+            days_since <= 30,
+            np.ones(len(lifetime), bool),
+        ]
+        segment = np.select(rules, np.arange(len(names)))
+        counts = np.bincount(segment, minlength=len(names))
+        total = int(counts.sum())
+        return {
+            "as_of_date": _date(data_end),
+            "population": "app users",
+            "lifetime_events": "PostHog export events (deduplicated) + app events",
+            "counts": {name: int(c) for name, c in zip(names, counts, strict=True)},
+            "shares": {name: c / total for name, c in zip(names, counts, strict=True)},
+        }
+
+
+def _codes(table: pa.Table) -> np.ndarray:
+    """Catalogue code of each export row's event name."""
+    names = pa.array(list(cat.NAMES))
+    return pc.index_in(table.column("event"), value_set=names).to_numpy()

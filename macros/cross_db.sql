@@ -1,0 +1,43 @@
+{#- Engine-specific SQL lives here, behind adapter.dispatch; models stay portable. -#}
+
+{#- Text value of a top-level key of a JSON column (keys may start with `$`). -#}
+{% macro json_text(column, key) -%}
+    {{ return(adapter.dispatch('json_text', 'journeys')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+    ({{ column }} ->> '{{ key }}')
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+    json_extract_string({{ column }}, '$."{{ key }}"')
+{%- endmacro %}
+
+{% macro spark__json_text(column, key) -%}
+    get_json_object({{ column }}, '$[\'{{ key }}\']')
+{%- endmacro %}
+
+{#- The timestamp type that holds an instant (UTC). -#}
+{% macro type_timestamptz() -%}
+    {{ return(adapter.dispatch('type_timestamptz', 'journeys')()) }}
+{%- endmacro %}
+
+{% macro default__type_timestamptz() -%}
+    timestamp with time zone
+{%- endmacro %}
+
+{% macro spark__type_timestamptz() -%}
+    timestamp
+{%- endmacro %}
+
+{#- An instant from a raw timestamp column. Raw columns are either instants already or
+    naive values holding UTC (the app's `timestamp without time zone`); sessions run in
+    UTC (profiles.yml), so one cast reads both correctly. -#}
+{% macro to_utc(column) -%}
+    cast({{ column }} as {{ journeys.type_timestamptz() }})
+{%- endmacro %}
+
+{#- First 16 hex digits of md5 of a text value (stable person ids). -#}
+{% macro short_md5(expression) -%}
+    substring({{ dbt.hash(expression) }}, 1, 16)
+{%- endmacro %}

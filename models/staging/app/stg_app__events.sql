@@ -1,0 +1,41 @@
+{%- set raw_columns = {
+    'id': dbt.type_bigint(), 'user_id': dbt.type_bigint(), 'name': dbt.type_string(),
+    'properties': dbt.type_string(), 'session_id': dbt.type_string(),
+    'created_at': journeys.type_timestamptz(),
+} -%}
+
+with
+
+source as (
+
+    select * from {{ journeys.source_or_empty('app', 'events', raw_columns) }}
+
+),
+
+-- events are append-only; a re-delivered id keeps a single row
+versioned as (
+
+    select
+        *,
+        row_number() over (partition by id order by created_at desc) as version_rank
+
+    from source
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as event_id,
+        cast(user_id as {{ dbt.type_string() }}) as user_id,
+        name as event_name,
+        session_id,
+        properties,
+        {{ journeys.to_utc('created_at') }} as occurred_at
+
+    from versioned
+    where version_rank = 1
+
+)
+
+select * from renamed

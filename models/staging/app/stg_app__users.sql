@@ -1,0 +1,44 @@
+{%- set raw_columns = {
+    'id': dbt.type_bigint(), 'email': dbt.type_string(),
+    'signed_up_at': journeys.type_timestamptz(), 'plan': dbt.type_string(),
+    'converted_at': journeys.type_timestamptz(), 'churned': dbt.type_boolean(),
+    'churned_at': journeys.type_timestamptz(), 'updated_at': journeys.type_timestamptz(),
+} -%}
+
+with
+
+source as (
+
+    select * from {{ journeys.source_or_empty('app', 'users', raw_columns) }}
+
+),
+
+-- one row per user id, the most recently updated version winning
+versioned as (
+
+    select
+        *,
+        row_number() over (partition by id order by updated_at desc) as version_rank
+
+    from source
+
+),
+
+renamed as (
+
+    select
+        cast(id as {{ dbt.type_string() }}) as user_id,
+        email,
+        plan,
+        coalesce(churned, false) as is_churned,
+        {{ journeys.to_utc('signed_up_at') }} as signed_up_at,
+        {{ journeys.to_utc('converted_at') }} as converted_at,
+        {{ journeys.to_utc('churned_at') }} as churned_at,
+        {{ journeys.to_utc('updated_at') }} as updated_at
+
+    from versioned
+    where version_rank = 1
+
+)
+
+select * from renamed

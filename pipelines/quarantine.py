@@ -1,0 +1,64 @@
+"""Bad input is kept aside, never dropped: rows that cannot be loaded go to the
+`_rejected_records` table of their dataset with the reason and where they came from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import dlt
+import pyarrow as pa
+
+REJECTED_TABLE = "_rejected_records"
+RAW_TEXT_LIMIT = 8 * 1024  # bytes of the original record kept for inspection
+
+
+@dataclass
+class Rejects:
+    """Collects rejected records of one source file or page."""
+
+    source: str
+    location: str
+    rows: list[dict] = field(default_factory=list)
+
+    def add(self, position: int, reason: str, raw: str | bytes) -> None:
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        self.rows.append(
+            {
+                "source": self.source,
+                "location": self.location,
+                "position": position,
+                "reason": reason,
+                "raw": raw[:RAW_TEXT_LIMIT],
+                "rejected_at": dt.datetime.now(dt.UTC),
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def table_item(self):
+        """The collected rows, routed to `_rejected_records` (merge on where they came from,
+        so re-reading a file does not count its bad lines twice)."""
+        table = pa.Table.from_pylist(
+            self.rows,
+            schema=pa.schema(
+                [
+                    ("source", pa.string()),
+                    ("location", pa.string()),
+                    ("position", pa.int64()),
+                    ("reason", pa.string()),
+                    ("raw", pa.string()),
+                    ("rejected_at", pa.timestamp("us", tz="UTC")),
+                ]
+            ),
+        )
+        return dlt.mark.with_hints(
+            table,
+            dlt.mark.make_hints(
+                table_name=REJECTED_TABLE,
+                primary_key=["source", "location", "position"],
+                write_disposition="merge",
+            ),
+        )

@@ -1,0 +1,25 @@
+"""Lint-time stand-ins for this project's macros called as `journeys.<macro>(...)`.
+
+sqlfluff's jinja templater loads macros/ as plain macros; calls qualified with the
+project name need this module. Each returns SQL of the same shape as the DuckDB version.
+"""
+
+
+def json_text(column, key):
+    return f"json_extract_string({column}, '$.\"{key}\"')"
+
+
+def type_timestamptz():
+    return "timestamp with time zone"
+
+
+def to_utc(column):
+    return f"cast({column} as timestamp with time zone)"
+
+
+def short_md5(expression):
+    return f"substring(md5({expression}), 1, 16)"
+
+
+def source_or_empty(source_name, table_name, columns):
+    return f"{source_name}__{table_name}"
