@@ -34,7 +34,7 @@ data_dir_option = click.option(
 
 
 def fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     sys.exit(code)
 
 

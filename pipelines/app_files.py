@@ -48,7 +48,10 @@ BLOCK_BYTES = 64 << 20
 
 
 def _hints(table: str):
-    columns = [{"name": "properties", "data_type": "json"}] if table == "events" else []
+    # events: properties stay JSON; users: when a dump holds two versions of a row, the
+    # one updated last wins
+    columns = ([{"name": "properties", "data_type": "json"}] if table == "events"
+               else [{"name": "updated_at", "data_type": "timestamp", "dedup_sort": "desc"}])
     return dlt.mark.make_hints(
         table_name=table, primary_key="id", write_disposition="merge", columns=columns
     )

@@ -14,7 +14,7 @@ def type_boolean():
     return "boolean"
 
 
-def hash(expression):  # noqa: A001 - mirrors dbt.hash
+def hash(expression):
     return f"md5(cast({expression} as varchar))"
 
 

@@ -45,9 +45,14 @@ def generate(
     start: dt.date = DEFAULT_START,
     weeks: int = 26,
     on_progress: Callable[[Progress], None] | None = None,
+    chunk_users: int = sim.Plan.chunk_users,
 ) -> dict:
     """Write the demo sources into `out` (replacing an earlier generation there) and
-    return the planted truths (also written to `out/truth.json`)."""
+    return the planted truths (also written to `out/truth.json`).
+
+    The output depends only on (users, seed, start, weeks, chunk_users); users are
+    simulated `chunk_users` at a time, which bounds memory whatever the total.
+    """
     if users < 1:
         raise ValueError(f"--users must be at least 1, got {users}")
     if fmt not in FORMATS:
@@ -64,7 +69,8 @@ def generate(
             target.unlink()
 
     start_us = int(dt.datetime(start.year, start.month, start.day, tzinfo=dt.UTC).timestamp())
-    plan = sim.Plan(users=users, seed=seed, start_us=start_us * sim.US, weeks=weeks)
+    plan = sim.Plan(users=users, seed=seed, start_us=start_us * sim.US, weeks=weeks,
+                    chunk_users=chunk_users)
     signups = sim.signup_times(plan)
     backfill_start = plan.start_us + 10 * sim.WEEK
     export = posthog.ExportWriter(

@@ -1,0 +1,50 @@
+"""Shared fixtures: small generated data sets and a built warehouse, made once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journeys import generator
+from journeys.dbt import run_dbt
+from journeys.ingest import run_source
+from journeys.paths import DataDir
+from tests.reference import Generated
+
+GEN_USERS = 1_200
+GEN_SEED = 7
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dlt(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """dlt keeps global state under DLT_DATA_DIR; never let tests share or touch /var/dlt."""
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path_factory.getbasetemp() / "dlt-global"))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """1,200 users in three chunks of 500 (so chunk seams are exercised)."""
+    out = tmp_path_factory.mktemp("generated")
+    truth = generator.generate(out, users=GEN_USERS, seed=GEN_SEED, chunk_users=500)
+    return out, truth
+
+
+@pytest.fixture(scope="session")
+def reference(generated: tuple[Path, dict]) -> Generated:
+    return Generated(generated[0])
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Generated]:
+    """A data dir with 600 generated users, ingested and built with dbt."""
+    data = DataDir(tmp_path_factory.mktemp("warehouse")).ensure()
+    generator.generate(data.generated, users=600, seed=11)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+        for source in ("posthog-files", "app-files"):
+            run_source(data, source)
+    result = run_dbt(data, "build", quiet=True)
+    assert result.ok, f"dbt build failed: {result.statuses}"
+    return data, Generated(data.generated)

@@ -1,0 +1,230 @@
+"""An independent, plain-Python reading of a generated data folder.
+
+It uses only the files (CSV, JSONL, JSON pages) and SEMANTICS.md's definitions, never the
+generator's code, so tests can check both the generator's truth.json and the warehouse's
+marts against numbers worked out a second way.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+DAY = dt.timedelta(days=1)
+FUNNEL = (
+    ("signed_up", None),
+    ("workspace_created", None),
+    ("first_item_created", ("item_type", "project")),
+    ("onboarding_completed", None),
+)
+
+
+def parse_app_time(text: str) -> dt.datetime | None:
+    """The app's `timestamp(3)` text (UTC without a zone)."""
+    if not text:
+        return None
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()  # str.strip() removes Unicode white space, NBSP included
+
+
+@dataclass
+class Generated:
+    root: Path
+    users: dict[str, dict] = field(default_factory=dict)
+    app_events: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        with open(self.root / "app" / "users.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                row["signed_up_at"] = parse_app_time(row["signed_up_at"])
+                row["converted_at"] = parse_app_time(row["converted_at"])
+                row["churned_at"] = parse_app_time(row["churned_at"])
+                self.users[row["id"]] = row
+        with open(self.root / "app" / "events.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                row["created_at"] = parse_app_time(row["created_at"])
+                row["properties"] = json.loads(row["properties"])
+                self.app_events.append(row)
+
+    # -- PostHog exports -------------------------------------------------------------
+    @cached_property
+    def export_rows(self) -> list[dict]:
+        rows = []
+        for path in sorted((self.root / "posthog" / "events").glob("*.jsonl")):
+            with open(path, encoding="utf-8") as handle:
+                rows.extend(json.loads(line) for line in handle)
+        return rows
+
+    @cached_property
+    def export_events(self) -> dict[str, dict]:
+        """Unique events by uuid (duplicates across files are the same event)."""
+        events = {}
+        for row in self.export_rows:
+            row = dict(row)
+            row["ts"] = dt.datetime.fromisoformat(row["timestamp"])
+            events[row["uuid"]] = row
+        return events
+
+    @cached_property
+    def identified_as(self) -> dict[str, str]:
+        """Anonymous distinct_id -> the app user it was first identified as."""
+        links: dict[str, tuple[dt.datetime, str, str]] = {}
+        for event in self.export_events.values():
+            if event["event"] != "$identify":
+                continue
+            anon = event["properties"].get("$anon_distinct_id")
+            key = (event["ts"], event["uuid"], event["distinct_id"])
+            if (
+                anon
+                and event["distinct_id"] in self.users
+                and (anon not in links or key < links[anon])
+            ):
+                links[anon] = key
+        return {anon: key[2] for anon, key in links.items() if anon not in self.users}
+
+    def user_of(self, distinct_id: str) -> str | None:
+        if distinct_id in self.users:
+            return distinct_id
+        return self.identified_as.get(distinct_id)
+
+    # -- derived facts ------------------------------------------------------------------
+    @cached_property
+    def data_end(self) -> dt.datetime:
+        return max(
+            max(e["ts"] for e in self.export_events.values()),
+            max(e["created_at"] for e in self.app_events),
+        )
+
+    def cohort_sizes(self) -> dict[str, int]:
+        sizes: Counter = Counter()
+        for user in self.users.values():
+            day = user["signed_up_at"].date()
+            sizes[(day - dt.timedelta(days=day.weekday())).isoformat()] += 1
+        return dict(sizes)
+
+    def funnel_reached(self, window: dt.timedelta = 14 * DAY) -> list[int]:
+        """Ordered funnel over server events: each person's best attempt."""
+        by_user: dict[str, list[tuple[dt.datetime, str, dict]]] = defaultdict(list)
+        for event in self.app_events:
+            by_user[event["user_id"]].append(
+                (event["created_at"], event["name"], event["properties"])
+            )
+        reached = [0] * len(FUNNEL)
+        for events in by_user.values():
+            events.sort(key=lambda e: e[0])
+            best = 0
+            for i, (start, name, _) in enumerate(events):
+                if name != FUNNEL[0][0]:
+                    continue
+                step, last = 1, start
+                for at, other, props in events[i + 1 :]:
+                    if step == len(FUNNEL) or at - start > window:
+                        break
+                    want, where = FUNNEL[step]
+                    if (
+                        other == want
+                        and at >= last
+                        and (where is None or props.get(where[0]) == where[1])
+                    ):
+                        step, last = step + 1, at
+                best = max(best, step)
+            for k in range(best):
+                reached[k] += 1
+        return reached
+
+    def trial_ended(self, user: dict, trial_days: int = 14) -> bool:
+        return user["signed_up_at"] + trial_days * DAY <= self.data_end
+
+    def invite_conversion(self) -> dict[str, int]:
+        invited = set()
+        for event in self.app_events:
+            if event["name"] == "team_member_invited":
+                user = self.users[event["user_id"]]
+                if dt.timedelta(0) <= event["created_at"] - user["signed_up_at"] <= 7 * DAY:
+                    invited.add(event["user_id"])
+        out = Counter()
+        for uid, user in self.users.items():
+            if not self.trial_ended(user):
+                continue
+            group = "with" if uid in invited else "without"
+            out[f"persons_{group}"] += 1
+            out[f"converted_{group}"] += user["converted_at"] is not None
+        return dict(out)
+
+    def trial_outcomes(self) -> dict[str, int]:
+        out = Counter()
+        for user in self.users.values():
+            if user["converted_at"]:
+                out["converted"] += 1
+            elif user["churned"] == "true":
+                out["churned"] += 1
+            elif not self.trial_ended(user):
+                out["in_trial"] += 1
+            else:
+                out["expired_trial"] += 1
+        return dict(out)
+
+    def tracking_loss(self) -> dict[str, tuple[int, int]]:
+        """Per event sent by both sides: (server count, client count)."""
+        server = Counter(e["name"] for e in self.app_events)
+        client = Counter(e["event"] for e in self.export_events.values())
+        return {name: (server[name], client[name]) for name in server if client[name]}
+
+    def visitors(self) -> set[str]:
+        return {
+            e["distinct_id"]
+            for e in self.export_events.values()
+            if self.user_of(e["distinct_id"]) is None
+        }
+
+    def crm_only_leads(self) -> int:
+        user_emails = {normalise_email(u["email"]) for u in self.users.values()}
+        emails = set()
+        for page in sorted((self.root / "hubspot" / "contacts").glob("page-*.json")):
+            for contact in json.loads(page.read_text())["results"]:
+                email = normalise_email(contact["properties"]["email"])
+                if email not in user_emails:
+                    emails.add(email)
+        return len(emails)
+
+    def lifetime_events(self) -> tuple[Counter, dict[str, dt.datetime]]:
+        counts: Counter = Counter()
+        last: dict[str, dt.datetime] = {}
+        for event in self.export_events.values():
+            uid = self.user_of(event["distinct_id"])
+            if uid:
+                counts[uid] += 1
+                last[uid] = max(last.get(uid, event["ts"]), event["ts"])
+        for event in self.app_events:
+            uid = event["user_id"]
+            counts[uid] += 1
+            last[uid] = max(last.get(uid, event["created_at"]), event["created_at"])
+        return counts, last
+
+    def segments(self) -> dict[str, int]:
+        counts, last = self.lifetime_events()
+        as_of = self.data_end.date()
+        out: Counter = Counter()
+        for uid, user in self.users.items():
+            days = (as_of - last[uid].date()).days
+            if user["churned"] == "true":
+                out["churned"] += 1
+            elif counts[uid] >= 100 and days <= 7:
+                out["champion"] += 1
+            elif counts[uid] >= 30 and days <= 14:
+                out["power_user"] += 1
+            elif days <= 14:
+                out["active"] += 1
+            elif days <= 30:
+                out["at_risk"] += 1
+            else:
+                out["dormant"] += 1
+        return dict(out)

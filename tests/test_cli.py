@@ -1,0 +1,85 @@
+"""The `journeys` command as a user runs it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+COMMANDS = ["generate", "ingest", "build", "demo"]
+
+
+def journeys(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "journeys.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command: str | None) -> None:
+    result = journeys(*([command] if command else []), "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+    if command:
+        assert "--data-dir" in result.stdout
+        assert "JOURNEYS_DATA_DIR" in result.stdout
+
+
+def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    result = journeys("demo", "--users", "150", "--seed", "3", env={"JOURNEYS_DATA_DIR": str(data)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stderr
+    assert "0 failed" in out
+    assert str(data / "warehouse.duckdb") in out
+    assert "select trial_outcome" in out
+    truth = json.loads((data / "generated" / "truth.json").read_text())
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        persons = con.execute("select count(*) from marts.dim_persons").fetchone()[0]
+    assert persons == truth["users"] == 150
+
+
+def test_ingest_any_folder_of_exports(tmp_path: Path, generated) -> None:
+    folder, truth = generated
+    result = journeys(
+        "ingest",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--source",
+        "posthog-files",
+        "--path",
+        str(folder / "posthog" / "events"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{truth['rows']['posthog_unique_events']:,}" in result.stderr
+
+
+def test_clear_errors_and_exit_codes(tmp_path: Path) -> None:
+    empty = journeys("ingest", "--data-dir", str(tmp_path / "nothing"))
+    assert empty.returncode == 2
+    assert "run `journeys generate` first" in empty.stderr
+    path_alone = journeys("ingest", "--data-dir", str(tmp_path), "--path", "/tmp")
+    assert path_alone.returncode == 2 and "--path needs --source" in path_alone.stderr
+    missing = journeys(
+        "ingest",
+        "--data-dir",
+        str(tmp_path),
+        "--source",
+        "posthog-files",
+        "--path",
+        str(tmp_path / "nope"),
+    )
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    zero = journeys("generate", "--users", "0", "--out", str(tmp_path / "g"))
+    assert zero.returncode == 2
+    bad_dbt = journeys("build", "--data-dir", str(tmp_path / "b"), "--", "--no-such-flag")
+    assert bad_dbt.returncode != 0 and "dbt build failed" in bad_dbt.stderr
