@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 ## make demo: generate ~5,000 trial users, ingest with dlt, dbt build, print a summary
 demo: $(STAMP)
-	$(BIN)/journeys --data-dir $(DATA_DIR) demo
+	$(BIN)/journeys demo --data-dir $(DATA_DIR)
 
 ## make test: ruff + sqlfluff + the whole pytest suite (the heavy `slow` marker excluded)
 test: $(STAMP)

@@ -232,10 +232,18 @@ def build(data_dir: Path, dbt_args: tuple[str, ...]) -> None:
 @click.option("--users", type=click.IntRange(min=1), default=5_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 def demo(data_dir: Path, users: int, seed: int) -> None:
-    """Generate demo data, ingest it, dbt build, and print a summary."""
+    """Generate demo data, ingest it, dbt build, and print a summary.
+
+    The demo owns DATA_DIR: a rerun starts from empty. It refuses a DATA_DIR that holds a
+    warehouse it did not create.
+    """
     from journeys.demo import print_summary, summarize
 
-    data = DataDir.resolve(data_dir).ensure()
+    data = DataDir.resolve(data_dir)
+    try:
+        data.reset_for_demo()
+    except FileExistsError as error:
+        fail(str(error), 2)
     console.rule("[bold]1/3 generate")
     _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False)
     console.rule("[bold]2/3 ingest")

@@ -10,6 +10,7 @@ side (tests use temporary ones):
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,26 @@ class DataDir:
     @property
     def pipelines(self) -> Path:
         return self.root / ".dlt"
+
+    @property
+    def demo_marker(self) -> Path:
+        return self.root / ".journeys-demo"
+
+    def reset_for_demo(self) -> None:
+        """Empty a data directory the demo made before (never one it did not make), so a
+        new demo never mixes with an earlier generation's rows."""
+        built = [p for p in (self.raw_db, self.warehouse_db) if p.exists()]
+        if built and not self.demo_marker.exists():
+            raise FileExistsError(
+                f"{self.root} holds a warehouse the demo did not create; "
+                "run the demo with another --data-dir.")
+        for path in (self.raw_db, self.warehouse_db, self.pipelines, self.root / "dbt"):
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        self.ensure()
+        self.demo_marker.write_text("made by `journeys demo`; the demo may replace it\n")
 
     def ensure(self) -> DataDir:
         self.root.mkdir(parents=True, exist_ok=True)

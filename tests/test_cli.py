@@ -46,6 +46,23 @@ def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         persons = con.execute("select count(*) from marts.dim_persons").fetchone()[0]
     assert persons == truth["users"] == 150
+    # a second, smaller demo in the same folder starts clean: no rows of the first remain
+    again = journeys("demo", "--users", "60", env={"JOURNEYS_DATA_DIR": str(data)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.dim_persons").fetchone()[0] == 60
+
+
+def test_demo_refuses_a_warehouse_it_did_not_make(tmp_path: Path, generated) -> None:
+    folder, _ = generated
+    data = tmp_path / "real"
+    ingest = journeys("ingest", "--data-dir", str(data), "--source", "app-files",
+                      "--path", str(folder / "app"))
+    assert ingest.returncode == 0, ingest.stderr
+    result = journeys("demo", "--data-dir", str(data))
+    assert result.returncode == 2
+    assert "did not create" in result.stderr
+    assert (data / "raw.duckdb").exists()
 
 
 def test_ingest_any_folder_of_exports(tmp_path: Path, generated) -> None:
