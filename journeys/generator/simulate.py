@@ -143,9 +143,6 @@ class Chunk:
     converted_us: np.ndarray  # NEVER if not (yet) converted
     churned_us: np.ndarray
     plan: np.ndarray  # 0 trial, 1 pro, 2 team
-    invited_early: np.ndarray  # bool: planned invite within 7 days
-    step_us: np.ndarray  # (users, 4) server time of each activation step event, NEVER if none
-    item_is_project: np.ndarray
     # sessions
     s_actor: np.ndarray
     s_device: np.ndarray
@@ -519,9 +516,6 @@ class ChunkSimulator:
             converted_us=np.where(converted < plan.end_us, converted, NEVER),
             churned_us=np.where(churned < plan.end_us, churned, NEVER),
             plan=np.where(converted < plan.end_us, plan_kind, 0),
-            invited_early=invited_early,
-            step_us=np.where(step < plan.end_us, step, NEVER),
-            item_is_project=is_project,
             s_actor=s_actor,
             s_device=s_device,
             s_start=s_start,
