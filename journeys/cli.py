@@ -17,7 +17,7 @@ from rich.table import Table
 
 from journeys import generator
 from journeys.dbt import DbtError, run_dbt
-from journeys.ingest import SOURCES, IngestError, SourceResult, available_sources, run_source
+from journeys.ingest import SOURCES, IngestError, SourceResult, default_sources, run_source
 from journeys.paths import DATA_DIR_ENV, DataDir
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
@@ -136,43 +136,46 @@ def generate(
 
 def _print_ingest(results: list[SourceResult]) -> None:
     table = Table(title="ingest", title_justify="left")
-    for column in ("source", "table", "rows loaded", "rows in table", "rejected", "files"):
-        table.add_column(column, justify="left" if column in ("source", "table") else "right")
+    for column in ("source", "table", "rows loaded", "rows in table", "rejected", "cursor"):
+        table.add_column(column, justify="right" if column.startswith("rows") or
+                         column == "rejected" else "left")
     for r in results:
-        names = sorted(set(r.rows_extracted) | set(r.table_rows) - {"_rejected_records"})
+        names = sorted((set(r.rows_extracted) | set(r.table_rows)) - {"_rejected_records"})
         for i, name in enumerate(names or ["-"]):
             table.add_row(
-                r.source if i == 0 else "",
-                f"{r.dataset}.{name}",
-                f"{r.rows_extracted.get(name, 0):,}",
-                f"{r.table_rows.get(name, 0):,}",
-                f"{r.rows_rejected:,}" if i == 0 else "",
-                f"{r.files_tracked:,}" if i == 0 else "",
-            )
+                r.source if i == 0 else "", f"{r.dataset}.{name}",
+                f"{r.rows_extracted.get(name, 0):,}", f"{r.table_rows.get(name, 0):,}",
+                f"{r.rows_rejected:,}" if i == 0 else "", r.cursors.get(name, ""))
     console.print(table)
     rejected = sum(r.rows_rejected for r in results)
     if rejected:
-        console.print(
-            f"[yellow]{rejected:,} rows rejected[/]: see the _rejected_records "
-            "table of each raw schema for the reason and the file/line."
-        )
+        console.print(f"[yellow]{rejected:,} rows rejected[/]: see the _rejected_records "
+                      "table of each raw schema for the reason and where each row came from.")
 
 
-def _ingest(data_dir: DataDir, source: str | None, path: str | None) -> list[SourceResult]:
-    if path and not source:
+def _ingest(
+    data_dir: DataDir,
+    sources: list[str] | None,
+    path: str | None,
+    overrides: dict[str, dict] | None = None,
+) -> list[SourceResult]:
+    if path and not sources:
         fail("--path needs --source (which kind of files are there?)", 2)
-    names = [source] if source else available_sources(data_dir)
+    names = sources or default_sources(data_dir)
     if not names:
         fail(
-            f"nothing to ingest in {data_dir.generated}: run `journeys generate` first, "
-            "or pass --source and --path.",
+            f"nothing to ingest: no generated data in {data_dir.generated} and no source "
+            "configured. Run `journeys generate` first, configure a source (README, "
+            "Sources), or pass --source and --path.",
             2,
         )
     results = []
     for name in names:
         with console.status(f"loading {name} into {data_dir.raw_db} ..."):
             try:
-                results.append(run_source(data_dir, name, path))
+                results.append(
+                    run_source(data_dir, name, path, **(overrides or {}).get(name, {}))
+                )
             except IngestError as error:
                 fail(str(error))
     _print_ingest(results)
@@ -185,14 +188,19 @@ def _ingest(data_dir: DataDir, source: str | None, path: str | None) -> list[Sou
     "--source",
     type=click.Choice(list(SOURCES)),
     default=None,
-    help="Load only this source [default: every source found in DATA_DIR/generated].",
+    help="Load only this source [default: every configured source, and the file sources "
+    "found in DATA_DIR/generated].",
 )
 @click.option(
-    "--path", default=None, help="Folder or fsspec URL (s3://...) to load the source from."
+    "--path", default=None, help="For file sources: folder or fsspec URL (s3://...) to read."
 )
 def ingest(data_dir: Path, source: str | None, path: str | None) -> None:
-    """Load sources into DATA_DIR/raw.duckdb with dlt (incremental, merged, idempotent)."""
-    _ingest(DataDir.resolve(data_dir), source, path)
+    """Load sources into DATA_DIR/raw.duckdb with dlt (incremental, merged, idempotent).
+
+    Ends with a summary per table: rows loaded this run, rows in the table, rows
+    rejected (kept in _rejected_records) and each resource's incremental cursor.
+    """
+    _ingest(DataDir.resolve(data_dir), [source] if source else None, path)
 
 
 # -- build -------------------------------------------------------------------------------
@@ -238,6 +246,7 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     warehouse it did not create.
     """
     from journeys.demo import print_summary, summarize
+    from journeys.postgres import embedded_server, load_app_tables
 
     data = DataDir.resolve(data_dir)
     try:
@@ -247,7 +256,15 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     console.rule("[bold]1/3 generate")
     _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False)
     console.rule("[bold]2/3 ingest")
-    _ingest(data, None, None)
+    # the app's tables go through a real (embedded) Postgres, as in production
+    with console.status("starting an embedded Postgres and loading the app's tables ..."):
+        server = embedded_server(data.root / "postgres")
+    try:
+        load_app_tables(server.get_uri(), data.generated / "app")
+        _ingest(data, ["posthog-files", "app-postgres"], None,
+                {"app-postgres": {"credentials": server.get_uri()}})
+    finally:
+        server.cleanup()
     console.rule("[bold]3/3 dbt build")
     result = _build(data, ())
     print_summary(console, summarize(data, result))

@@ -1,21 +1,31 @@
-"""Runs the dlt pipelines into `<data-dir>/raw.duckdb` and reports what each one did."""
+"""Runs the dlt pipelines into `<data-dir>/raw.duckdb` and reports what each one did.
+
+Two kinds of source:
+- **file sources** read a folder (or fsspec URL); `journeys ingest` with no arguments
+  loads the ones whose default folder under `DATA_DIR/generated` exists;
+- **service sources** (Postgres, HTTP APIs) read their settings from dlt's config
+  providers (env vars, `.dlt/config.toml`, `.dlt/secrets.toml`); they are loaded when
+  their secret is configured.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dlt
 import duckdb
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys.paths import DataDir
-from pipelines.app_files import app_files
-from pipelines.posthog_files import posthog_files
 from pipelines.quarantine import REJECTED_TABLE
 
 
@@ -27,27 +37,39 @@ class IngestError(RuntimeError):
 class SourceSpec:
     name: str
     dataset: str
-    build: Callable[[str], Any]
-    default_path: Callable[[DataDir], Path]
+    factory: str  # "module:function" of the dlt source
     describe: str
+    default_path: Callable[[DataDir], Path] | None = None  # file sources
+    path_argument: str | None = None  # the source argument the path goes to
+    secret: str | None = None  # service sources: configured when this secret is set
+
+    @property
+    def is_files(self) -> bool:
+        return self.default_path is not None
+
+    def configured(self) -> bool:
+        return self.secret is not None and dlt.secrets.get(self.secret) not in (None, "")
+
+    def build(self, path: str | None, **overrides: Any) -> Any:
+        module, function = self.factory.split(":")
+        source_function = getattr(importlib.import_module(module), function)
+        if self.path_argument and path:
+            overrides[self.path_argument] = path
+        return source_function(**overrides)
 
 
-SOURCES: dict[str, SourceSpec] = {
-    "posthog-files": SourceSpec(
-        "posthog-files",
-        "raw_posthog",
-        lambda path: posthog_files(bucket_url=path),
-        lambda d: d.generated / "posthog" / "events",
-        "PostHog batch-export files (JSONL, JSONL.gz, Parquet)",
-    ),
-    "app-files": SourceSpec(
-        "app-files",
-        "raw_app",
-        lambda path: app_files(bucket_url=path),
-        lambda d: d.generated / "app",
-        "CSV dumps of the app's users and events tables",
-    ),
-}
+SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
+    SourceSpec("posthog-files", "raw_posthog", "pipelines.posthog_files:posthog_files",
+               "PostHog batch-export files (JSONL, JSONL.gz, Parquet)",
+               default_path=lambda d: d.generated / "posthog" / "events",
+               path_argument="bucket_url"),
+    SourceSpec("app-files", "raw_app", "pipelines.app_files:app_files",
+               "CSV dumps of the app's users and events tables",
+               default_path=lambda d: d.generated / "app", path_argument="bucket_url"),
+    SourceSpec("app-postgres", "raw_app", "pipelines.app_postgres:app_postgres",
+               "the app's Postgres (users, events)",
+               secret="sources.app_postgres.credentials"),
+)}
 
 
 @dataclass
@@ -58,7 +80,7 @@ class SourceResult:
     rows_extracted: dict[str, int] = field(default_factory=dict)
     rows_rejected: int = 0
     table_rows: dict[str, int] = field(default_factory=dict)
-    files_tracked: int = 0
+    cursors: dict[str, str] = field(default_factory=dict)  # resource -> incremental position
     seconds: float = 0.0
 
 
@@ -68,7 +90,7 @@ def _quiet_dlt() -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 
 
-def _pipeline(data_dir: DataDir, spec: SourceSpec) -> dlt.Pipeline:
+def pipeline_for(data_dir: DataDir, spec: SourceSpec) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name=f"journeys_{spec.name.replace('-', '_')}",
         destination=dlt.destinations.duckdb(str(data_dir.raw_db)),
@@ -79,42 +101,99 @@ def _pipeline(data_dir: DataDir, spec: SourceSpec) -> dlt.Pipeline:
 
 def _table_rows(raw_db: Path, dataset: str) -> dict[str, int]:
     with duckdb.connect(str(raw_db), read_only=True) as con:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_name not like '\\_dlt%' escape '\\' order by 1",
-                [dataset],
-            ).fetchall()
-        ]
-        return {
-            t: con.execute(f'select count(*) from "{dataset}"."{t}"').fetchone()[0] for t in tables
-        }
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? "
+            "and table_name not like '\\_dlt%' escape '\\' order by 1", [dataset]).fetchall()]
+        return {t: con.execute(f'select count(*) from "{dataset}"."{t}"').fetchone()[0]
+                for t in tables}
 
 
-def run_source(data_dir: DataDir, name: str, path: str | None = None) -> SourceResult:
+def _show(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def cursors(pipeline: dlt.Pipeline) -> dict[str, str]:
+    """Each resource's incremental position: its cursor's last value, or for file
+    sources how many files it has loaded."""
+    out: dict[str, str] = {}
+    for source in pipeline.state.get("sources", {}).values():
+        for name, resource in source.get("resources", {}).items():
+            for cursor, state in resource.get("incremental", {}).items():
+                if state.get("last_value") is not None:
+                    out[name] = f"{cursor} = {_show(state['last_value'])}"
+            if "files" in resource:
+                out[name] = f"{len(resource['files'])} files loaded"
+            for key, value in resource.items():
+                if key.endswith("cursor") and key not in out:
+                    out[name] = f"{key} = {_show(value)}"
+    return out
+
+
+SECRET_WORDS = ("credentials", "token", "key", "password", "secret")
+
+
+def _secret_values(spec: SourceSpec, overrides: dict[str, Any]) -> list[str]:
+    """Secret strings that must never reach a message: the configured secret, secrets
+    passed in, and the password inside a connection URL."""
+    values = [str(v) for k, v in overrides.items()
+              if isinstance(v, str) and any(w in k for w in SECRET_WORDS)]
+    if spec.secret:
+        configured = dlt.secrets.get(spec.secret)
+        if configured:
+            values.append(str(configured))
+    passwords = [urlsplit(v).password for v in values if "://" in v]
+    return [v for v in values + passwords if v and len(v) >= 4]
+
+
+def _scrub(message: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
+def run_source(data_dir: DataDir, name: str, path: str | None = None,
+               **overrides: Any) -> SourceResult:
     """Load one source. Finishes a load package a killed run left behind first."""
     if name not in SOURCES:
         raise IngestError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
     _quiet_dlt()
     spec = SOURCES[name]
-    location = path or str(spec.default_path(data_dir))
-    if "://" not in location and not Path(location).exists():
-        raise IngestError(
-            f"{name}: {location} does not exist. Pass --path to a folder of "
-            f"{spec.describe}, or run `journeys generate` first."
-        )
+    if spec.is_files:
+        location = path or str(spec.default_path(data_dir))
+        if "://" not in location and not Path(location).exists():
+            raise IngestError(
+                f"{name}: {location} does not exist. Pass --path to a folder of "
+                f"{spec.describe}, or run `journeys generate` first.")
+    else:
+        if path:
+            raise IngestError(f"{name} reads {spec.describe} from its configuration, not "
+                              "--path; see the README's Sources section.")
+        if not overrides and not spec.configured():
+            env = spec.secret.upper().replace(".", "__")
+            raise IngestError(f"{name} is not configured: set {env} (or the same key in "
+                              ".dlt/secrets.toml); see the README's Sources section.")
+        location = spec.describe
     data_dir.ensure()
     started = time.perf_counter()
-    pipeline = _pipeline(data_dir, spec)
+    pipeline = pipeline_for(data_dir, spec)
+    secrets = _secret_values(spec, overrides)
     try:
         if pipeline.has_pending_data:  # a run was killed during load: finish it first
             pipeline.load()
-        pipeline.run(spec.build(location))
+        source = spec.build(location if spec.is_files else None, **overrides)
+        pipeline.run(source)
+    except ConfigFieldMissingException as error:
+        missing = ", ".join(error.fields)
+        raise IngestError(f"{name}: missing configuration ({missing}); see the README's "
+                          "Sources section for the env vars or .dlt/*.toml keys.") from error
     except PipelineStepFailed as error:
-        raise IngestError(
-            f"{name}: the {error.step} step failed for {location}: {error.exception}"
-        ) from error
+        message = f"{name}: the {error.step} step failed ({location}): {error.exception}"
+        raise IngestError(_scrub(message, secrets)) from error
+    except Exception as error:  # connecting or reflecting while the source is built
+        message = f"{name}: could not start ({location}): {type(error).__name__}: {error}"
+        raise IngestError(_scrub(message, secrets)) from error
     normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     counts = dict(normalize.row_counts) if normalize else {}
     counts.pop("_dlt_pipeline_state", None)
@@ -123,16 +202,19 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None) -> SourceR
     result.rows_extracted = counts
     if data_dir.raw_db.exists():
         result.table_rows = _table_rows(data_dir.raw_db, spec.dataset)
-    state = pipeline.state.get("sources", {})
-    result.files_tracked = sum(
-        len(resource.get("files", {}))
-        for source in state.values()
-        for resource in source.get("resources", {}).values()
-    )
+    result.cursors = cursors(pipeline)
     result.seconds = time.perf_counter() - started
     return result
 
 
-def available_sources(data_dir: DataDir) -> list[str]:
-    """Sources whose default location exists (what `journeys ingest` with no source loads)."""
-    return [name for name, spec in SOURCES.items() if spec.default_path(data_dir).exists()]
+def default_sources(data_dir: DataDir) -> list[str]:
+    """What `journeys ingest` loads with no --source: file sources whose folder exists
+    under DATA_DIR/generated and service sources that are configured. When the app's
+    Postgres is configured, the app's CSV dumps are not loaded as well."""
+    names = [n for n, s in SOURCES.items() if not s.is_files and s.configured()]
+    for name, spec in SOURCES.items():
+        if spec.is_files and spec.default_path(data_dir).exists():
+            if name == "app-files" and "app-postgres" in names:
+                continue
+            names.append(name)
+    return names

@@ -54,7 +54,8 @@ class DataDir:
             raise FileExistsError(
                 f"{self.root} holds a warehouse the demo did not create; "
                 "run the demo with another --data-dir.")
-        for path in (self.raw_db, self.warehouse_db, self.pipelines, self.root / "dbt"):
+        for path in (self.raw_db, self.warehouse_db, self.pipelines, self.root / "dbt",
+                     self.root / "postgres"):
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():

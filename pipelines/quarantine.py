@@ -11,6 +11,14 @@ import pyarrow as pa
 
 REJECTED_TABLE = "_rejected_records"
 RAW_TEXT_LIMIT = 8 * 1024  # bytes of the original record kept for inspection
+SCHEMA = pa.schema([
+    ("source", pa.string()),
+    ("location", pa.string()),
+    ("position", pa.int64()),
+    ("reason", pa.string()),
+    ("raw", pa.string()),
+    ("rejected_at", pa.timestamp("us", tz="UTC")),
+])
 
 
 @dataclass
@@ -41,24 +49,11 @@ class Rejects:
     def table_item(self):
         """The collected rows, routed to `_rejected_records` (merge on where they came from,
         so re-reading a file does not count its bad lines twice)."""
-        table = pa.Table.from_pylist(
-            self.rows,
-            schema=pa.schema(
-                [
-                    ("source", pa.string()),
-                    ("location", pa.string()),
-                    ("position", pa.int64()),
-                    ("reason", pa.string()),
-                    ("raw", pa.string()),
-                    ("rejected_at", pa.timestamp("us", tz="UTC")),
-                ]
-            ),
+        items = pa.Table.from_pylist(self.rows, schema=SCHEMA)
+        hints = dlt.mark.make_hints(
+            table_name=REJECTED_TABLE,
+            primary_key=["source", "location", "position"],
+            write_disposition="merge",
         )
-        return dlt.mark.with_hints(
-            table,
-            dlt.mark.make_hints(
-                table_name=REJECTED_TABLE,
-                primary_key=["source", "location", "position"],
-                write_disposition="merge",
-            ),
-        )
+        # a table variant: the resource's own hints (its main table) stay as they are
+        return dlt.mark.with_hints(items, hints, create_table_variant=True)

@@ -11,7 +11,7 @@ import re
 import uuid
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pyarrow.parquet as pq
 import pytest
 
@@ -222,7 +222,7 @@ def test_app_dump_replays_into_a_real_postgres(generated, tmp_path: Path) -> Non
     try:
         counts = load_app_tables(server.get_uri(), folder / "app")
         assert counts == {"users": GEN_USERS, "events": truth["rows"]["app_events"]}
-        with psycopg2.connect(server.get_uri()) as con, con.cursor() as cur:
+        with psycopg.connect(server.get_uri()) as con, con.cursor() as cur:
             cur.execute(
                 "select count(*) from events e join users u on u.id = e.user_id "
                 "where e.name = 'signed_up' and e.created_at = u.signed_up_at"
