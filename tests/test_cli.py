@@ -83,7 +83,7 @@ def test_ingest_any_folder_of_exports(tmp_path: Path, generated) -> None:
 def test_clear_errors_and_exit_codes(tmp_path: Path) -> None:
     empty = journeys("ingest", "--data-dir", str(tmp_path / "nothing"))
     assert empty.returncode == 2
-    assert "run `journeys generate` first" in empty.stderr
+    assert "Run `journeys generate` first" in empty.stderr
     path_alone = journeys("ingest", "--data-dir", str(tmp_path), "--path", "/tmp")
     assert path_alone.returncode == 2 and "--path needs --source" in path_alone.stderr
     missing = journeys(
