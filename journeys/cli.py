@@ -20,7 +20,7 @@ from journeys.dbt import DbtError, run_dbt
 from journeys.ingest import SOURCES, IngestError, SourceResult, default_sources, run_source
 from journeys.paths import DATA_DIR_ENV, DataDir
 
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 data_dir_option = click.option(
     "--data-dir",
@@ -137,15 +137,25 @@ def generate(
 def _print_ingest(results: list[SourceResult]) -> None:
     table = Table(title="ingest", title_justify="left")
     for column in ("source", "table", "rows loaded", "rows in table", "rejected", "cursor"):
-        table.add_column(column, justify="right" if column.startswith("rows") or
-                         column == "rejected" else "left")
+        numeric = column.startswith("rows") or column == "rejected"
+        table.add_column(column, justify="right" if numeric else "left",
+                         no_wrap=column == "table")
     for r in results:
         names = sorted((set(r.rows_extracted) | set(r.table_rows)) - {"_rejected_records"})
-        for i, name in enumerate(names or ["-"]):
+        rows = [(name, r.cursors.get(name, "")) for name in names or ["-"]]
+        # cursors kept by resources that are not tables themselves (HubSpot's searches)
+        rows += [(f"  ({resource})", cursor) for resource, cursor in sorted(r.cursors.items())
+                 if resource not in names]
+        for i, (name, cursor) in enumerate(rows):
+            in_table = name in r.table_rows or name in r.rows_extracted
             table.add_row(
-                r.source if i == 0 else "", f"{r.dataset}.{name}",
-                f"{r.rows_extracted.get(name, 0):,}", f"{r.table_rows.get(name, 0):,}",
-                f"{r.rows_rejected:,}" if i == 0 else "", r.cursors.get(name, ""))
+                r.source if i == 0 else "",
+                f"{r.dataset}.{name}" if in_table else name,
+                f"{r.rows_extracted.get(name, 0):,}" if in_table else "",
+                f"{r.table_rows.get(name, 0):,}" if in_table else "",
+                f"{r.rows_rejected:,}" if i == 0 else "",
+                cursor,
+            )
     console.print(table)
     rejected = sum(r.rows_rejected for r in results)
     if rejected:

@@ -69,6 +69,15 @@ SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
     SourceSpec("app-postgres", "raw_app", "pipelines.app_postgres:app_postgres",
                "the app's Postgres (users, events)",
                secret="sources.app_postgres.credentials"),
+    SourceSpec("posthog-api", "raw_posthog", "pipelines.posthog_api:posthog_api",
+               "PostHog's query API (events, persons, distinct ids)",
+               secret="sources.posthog_api.personal_api_key"),
+    SourceSpec("hubspot", "raw_hubspot", "pipelines.hubspot:hubspot",
+               "HubSpot's CRM API (contacts, companies, deals, associations)",
+               secret="sources.hubspot.access_token"),
+    SourceSpec("intercom", "raw_intercom", "pipelines.intercom:intercom",
+               "Intercom's REST API (contacts, conversations)",
+               secret="sources.intercom.access_token"),
 )}
 
 
@@ -85,9 +94,16 @@ class SourceResult:
 
 
 def _quiet_dlt() -> None:
-    # dlt warns on every arrow batch whose string column carries a json hint; that is
-    # the intended way to load JSON text, so keep its log to errors unless asked.
+    """dlt's defaults for this app, unless the user set them. Applied on import: dlt fixes
+    its log level at the first config lookup."""
+    # dlt warns on every arrow batch whose string column carries a json hint (the
+    # intended way to load JSON text) and on all-null columns; keep its log to errors
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # no usage telemetry leaves a warehouse unless its owner turns it on
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+_quiet_dlt()
 
 
 def pipeline_for(data_dir: DataDir, spec: SourceSpec) -> dlt.Pipeline:
@@ -108,9 +124,12 @@ def _table_rows(raw_db: Path, dataset: str) -> dict[str, int]:
                 for t in tables}
 
 
-def _show(value: Any) -> str:
+def _show(value: Any, cursor: str = "") -> str:
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, int) and cursor.endswith("_at") and 10**9 <= value < 10**10:
+        moment = dt.datetime.fromtimestamp(value, dt.UTC).isoformat(sep=" ")
+        return f"{value} ({moment[:19]})"  # unix seconds, as Intercom sends them
     return str(value)
 
 
@@ -122,12 +141,13 @@ def cursors(pipeline: dlt.Pipeline) -> dict[str, str]:
         for name, resource in source.get("resources", {}).items():
             for cursor, state in resource.get("incremental", {}).items():
                 if state.get("last_value") is not None:
-                    out[name] = f"{cursor} = {_show(state['last_value'])}"
+                    field = cursor.rsplit(".", 1)[-1]  # `properties.lastmodifieddate`
+                    out[name] = f"{field} = {_show(state['last_value'], field)}"
             if "files" in resource:
                 out[name] = f"{len(resource['files'])} files loaded"
             for key, value in resource.items():
-                if key.endswith("cursor") and key not in out:
-                    out[name] = f"{key} = {_show(value)}"
+                if key == "cursor" and isinstance(value, dict) and name not in out:
+                    out[name] = ", ".join(f"{k} = {_show(v, k)}" for k, v in value.items())
     return out
 
 

@@ -50,8 +50,11 @@ BLOCK_BYTES = 64 << 20
 def _hints(table: str):
     # events: properties stay JSON; users: when a dump holds two versions of a row, the
     # one updated last wins
-    columns = ([{"name": "properties", "data_type": "json"}] if table == "events"
-               else [{"name": "updated_at", "data_type": "timestamp", "dedup_sort": "desc"}])
+    columns = (
+        [{"name": "properties", "data_type": "json"}]
+        if table == "events"
+        else [{"name": "updated_at", "data_type": "timestamp", "dedup_sort": "desc"}]
+    )
     return dlt.mark.make_hints(
         table_name=table, primary_key="id", write_disposition="merge", columns=columns
     )
@@ -83,7 +86,9 @@ def read_dump(file: FileItemDict, table: str) -> Iterator[Any]:
             reason = next(f"missing_{n}" for n in REQUIRED[table] if row[n] is None)
             rejects.add(position + offset + 1, reason, str(row))
         position += len(part)
-        yield dlt.mark.with_hints(part.filter(pc.invert(missing)), _hints(table))
+        yield dlt.mark.with_hints(
+            part.filter(pc.invert(missing)), _hints(table), create_table_variant=True
+        )
     if rejects:
         yield rejects.table_item()
 

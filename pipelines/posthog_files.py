@@ -199,10 +199,14 @@ def read_export_file(file: FileItemDict) -> Iterator[Any]:
             continue
         batch.append(row)
         if len(batch) >= BATCH_ROWS:
-            yield dlt.mark.with_hints(_to_table(batch, location), EVENT_HINTS)
+            yield dlt.mark.with_hints(
+                _to_table(batch, location), EVENT_HINTS, create_table_variant=True
+            )
             batch = []
     if batch:
-        yield dlt.mark.with_hints(_to_table(batch, location), EVENT_HINTS)
+        yield dlt.mark.with_hints(
+            _to_table(batch, location), EVENT_HINTS, create_table_variant=True
+        )
     if rejects:
         yield rejects.table_item()
 

@@ -21,6 +21,7 @@ def _isolated_dlt(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """dlt keeps global state under DLT_DATA_DIR; never let tests share or touch /var/dlt."""
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path_factory.getbasetemp() / "dlt-global"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 
 @pytest.fixture(scope="session")

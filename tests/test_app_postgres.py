@@ -46,8 +46,12 @@ def execute(dsn: str, schema: str, *statements: str) -> None:
 
 
 def pipeline(tmp_path: Path) -> dlt.Pipeline:
-    return dlt.pipeline("app_pg_test", destination=dlt.destinations.duckdb(str(tmp_path / "raw.duckdb")),
-                        dataset_name="raw_app", pipelines_dir=str(tmp_path / "pl"))
+    return dlt.pipeline(
+        "app_pg_test",
+        destination=dlt.destinations.duckdb(str(tmp_path / "raw.duckdb")),
+        dataset_name="raw_app",
+        pipelines_dir=str(tmp_path / "pl"),
+    )
 
 
 def raw(tmp_path: Path, sql: str) -> list[tuple]:
@@ -56,95 +60,128 @@ def raw(tmp_path: Path, sql: str) -> list[tuple]:
 
 
 def extracted(p: dlt.Pipeline) -> dict[str, int]:
-    counts = dict(p.last_trace.last_normalize_info.row_counts) if p.last_trace.last_normalize_info else {}
+    counts = (
+        dict(p.last_trace.last_normalize_info.row_counts)
+        if p.last_trace.last_normalize_info
+        else {}
+    )
     counts.pop("_dlt_pipeline_state", None)
     return counts
 
 
-def test_full_load_then_exactly_the_new_and_changed_rows(postgres, app_schema, reference,
-                                                          tmp_path) -> None:
+def test_full_load_then_exactly_the_new_and_changed_rows(
+    postgres, app_schema, reference, tmp_path
+) -> None:
     p = pipeline(tmp_path)
     p.run(app_postgres(credentials=postgres, schema=app_schema, lag_seconds=0))
     assert raw(tmp_path, "select count(*) from raw_app.users") == [(len(reference.users),)]
     assert raw(tmp_path, "select count(*) from raw_app.events") == [(len(reference.app_events),)]
     # the app changes two users and records three new events
-    execute(postgres, app_schema,
-            "update users set plan = 'team', updated_at = (select max(updated_at) from users)"
-            " + interval '1 hour' where id in (10000, 10001)",
-            "insert into events (id, user_id, name, properties, created_at) "
-            "select 900000 + i, 10002, 'report_generated', '{\"report_type\": \"weekly\"}', "
-            "(select max(created_at) from events) + i * interval '1 minute' "
-            "from generate_series(1, 3) as i")
+    execute(
+        postgres,
+        app_schema,
+        "update users set plan = 'team', updated_at = (select max(updated_at) from users)"
+        " + interval '1 hour' where id in (10000, 10001)",
+        "insert into events (id, user_id, name, properties, created_at) "
+        "select 900000 + i, 10002, 'report_generated', '{\"report_type\": \"weekly\"}', "
+        "(select max(created_at) from events) + i * interval '1 minute' "
+        "from generate_series(1, 3) as i",
+    )
     p.run(app_postgres(credentials=postgres, schema=app_schema, lag_seconds=0))
     assert extracted(p) == {"users": 2, "events": 3}
     assert raw(tmp_path, "select count(*) from raw_app.users") == [(len(reference.users),)]
-    assert raw(tmp_path, "select count(*) from raw_app.events") == [(len(reference.app_events) + 3,)]
-    assert raw(tmp_path, "select id, plan from raw_app.users where id in (10000, 10001) "
-                         "order by id") == [(10000, "team"), (10001, "team")]
-    assert raw(tmp_path, "select json_extract_string(properties, '$.report_type') "
-                         "from raw_app.events where id = 900002") == [("weekly",)]
+    assert raw(tmp_path, "select count(*) from raw_app.events") == [
+        (len(reference.app_events) + 3,)
+    ]
+    assert raw(
+        tmp_path, "select id, plan from raw_app.users where id in (10000, 10001) order by id"
+    ) == [(10000, "team"), (10001, "team")]
+    assert raw(
+        tmp_path,
+        "select json_extract_string(properties, '$.report_type') "
+        "from raw_app.events where id = 900002",
+    ) == [("weekly",)]
 
 
 def test_a_rerun_adds_nothing_and_a_late_commit_inside_the_lag_is_caught(
-        postgres, app_schema, reference, tmp_path) -> None:
+    postgres, app_schema, reference, tmp_path
+) -> None:
     p = pipeline(tmp_path)
     p.run(app_postgres(credentials=postgres, schema=app_schema, lag_seconds=60))
     p.run(app_postgres(credentials=postgres, schema=app_schema, lag_seconds=60))
-    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") \
-        == [(len(reference.app_events), len(reference.app_events))]
+    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") == [
+        (len(reference.app_events), len(reference.app_events))
+    ]
     # a long transaction commits an event stamped 30 s before the last cursor value
-    execute(postgres, app_schema,
-            "insert into events (id, user_id, name, properties, created_at) values "
-            "(910000, 10003, 'file_uploaded', '{}', "
-            "(select max(created_at) from events) - interval '30 seconds')")
+    execute(
+        postgres,
+        app_schema,
+        "insert into events (id, user_id, name, properties, created_at) values "
+        "(910000, 10003, 'file_uploaded', '{}', "
+        "(select max(created_at) from events) - interval '30 seconds')",
+    )
     p.run(app_postgres(credentials=postgres, schema=app_schema, lag_seconds=60))
     assert raw(tmp_path, "select count(*) from raw_app.events where id = 910000") == [(1,)]
-    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") \
-        == [(len(reference.app_events) + 1, len(reference.app_events) + 1)]
+    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") == [
+        (len(reference.app_events) + 1, len(reference.app_events) + 1)
+    ]
 
 
 def test_prisma_style_tables_and_rows_without_keys(postgres, tmp_path) -> None:
     schema = "prisma_app"
     with psycopg.connect(postgres, autocommit=True) as con:
         con.execute(f'drop schema if exists "{schema}" cascade')
-    execute(postgres, "public",
-            f'create schema "{schema}"',
-            f'create table "{schema}"."User" (id bigint primary key, email text, '
-            '"signedUpAt" timestamp(3) not null, "updatedAt" timestamp(3) not null)',
-            f'create table "{schema}"."Event" (id bigint primary key, "userId" bigint, '
-            'name text, properties jsonb, "createdAt" timestamp(3) not null)',
-            f'insert into "{schema}"."User" values (1, \'a@x.io\', \'2026-05-01 10:00\', '
-            "'2026-05-01 10:00'), (2, 'b@x.io', '2026-05-02 10:00', '2026-05-02 10:00')",
-            f'insert into "{schema}"."Event" values '
-            "(1, 1, 'signed_up', '{}', '2026-05-01 10:00'), "
-            "(2, null, 'signed_up', '{}', '2026-05-02 10:00'), "
-            "(3, 2, 'workspace_created', '{\"template\": \"blank\"}', '2026-05-02 10:05')")
+    execute(
+        postgres,
+        "public",
+        f'create schema "{schema}"',
+        f'create table "{schema}"."User" (id bigint primary key, email text, '
+        '"signedUpAt" timestamp(3) not null, "updatedAt" timestamp(3) not null)',
+        f'create table "{schema}"."Event" (id bigint primary key, "userId" bigint, '
+        'name text, properties jsonb, "createdAt" timestamp(3) not null)',
+        f"insert into \"{schema}\".\"User\" values (1, 'a@x.io', '2026-05-01 10:00', "
+        "'2026-05-01 10:00'), (2, 'b@x.io', '2026-05-02 10:00', '2026-05-02 10:00')",
+        f'insert into "{schema}"."Event" values '
+        "(1, 1, 'signed_up', '{}', '2026-05-01 10:00'), "
+        "(2, null, 'signed_up', '{}', '2026-05-02 10:00'), "
+        "(3, 2, 'workspace_created', '{\"template\": \"blank\"}', '2026-05-02 10:05')",
+    )
     p = pipeline(tmp_path)
-    p.run(app_postgres(credentials=postgres, schema=schema, users_table="User",
-                       events_table="Event", users_cursor="updatedAt",
-                       events_cursor="createdAt"))
+    p.run(
+        app_postgres(
+            credentials=postgres,
+            schema=schema,
+            users_table="User",
+            events_table="Event",
+            users_cursor="updatedAt",
+            events_cursor="createdAt",
+        )
+    )
     assert raw(tmp_path, "select id, signed_up_at from raw_app.users order by id")[0][0] == 1
-    assert raw(tmp_path, "select id, user_id from raw_app.events order by id") \
-        == [(1, 1), (3, 2)]
-    assert raw(tmp_path, "select location, position, reason from raw_app._rejected_records") \
-        == [(f"{schema}.Event", 2, "missing_user_id")]
+    assert raw(tmp_path, "select id, user_id from raw_app.events order by id") == [(1, 1), (3, 2)]
+    assert raw(tmp_path, "select location, position, reason from raw_app._rejected_records") == [
+        (f"{schema}.Event", 2, "missing_user_id")
+    ]
 
 
-def test_a_new_postgres_column_arrives_without_manual_steps(postgres, app_schema,
-                                                            tmp_path) -> None:
+def test_a_new_postgres_column_arrives_without_manual_steps(postgres, app_schema, tmp_path) -> None:
     p = pipeline(tmp_path)
     p.run(app_postgres(credentials=postgres, schema=app_schema))
-    execute(postgres, app_schema,
-            "alter table users add column company_size integer",
-            "update users set company_size = 42, "
-            "updated_at = (select max(updated_at) from users) + interval '1 day' "
-            "where id = 10005")
+    execute(
+        postgres,
+        app_schema,
+        "alter table users add column company_size integer",
+        "update users set company_size = 42, "
+        "updated_at = (select max(updated_at) from users) + interval '1 day' "
+        "where id = 10005",
+    )
     p.run(app_postgres(credentials=postgres, schema=app_schema))
     assert raw(tmp_path, "select company_size from raw_app.users where id = 10005") == [(42,)]
 
 
 def test_a_run_killed_midway_then_rerun_gives_exactly_one_clean_load(
-        postgres, app_schema, reference, tmp_path) -> None:
+    postgres, app_schema, reference, tmp_path
+) -> None:
     p = pipeline(tmp_path)
     source = app_postgres(credentials=postgres, schema=app_schema, chunk_size=1_000)
     batches = {"seen": 0}
@@ -160,21 +197,24 @@ def test_a_run_killed_midway_then_rerun_gives_exactly_one_clean_load(
         p.run(source)
     assert not p.has_pending_data  # an extract failure leaves nothing half-done
     p.run(app_postgres(credentials=postgres, schema=app_schema, chunk_size=1_000))
-    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") \
-        == [(len(reference.app_events), len(reference.app_events))]
+    assert raw(tmp_path, "select count(*), count(distinct id) from raw_app.events") == [
+        (len(reference.app_events), len(reference.app_events))
+    ]
     assert raw(tmp_path, "select count(*) from raw_app.users") == [(len(reference.users),)]
 
 
-def test_configured_by_env_and_secrets_stay_out_of_errors(postgres, app_schema, tmp_path,
-                                                          monkeypatch) -> None:
+def test_configured_by_env_and_secrets_stay_out_of_errors(
+    postgres, app_schema, tmp_path, monkeypatch
+) -> None:
     data = DataDir(tmp_path / "data").ensure()
     monkeypatch.setenv("SOURCES__APP_POSTGRES__CREDENTIALS", postgres)
     monkeypatch.setenv("SOURCES__APP_POSTGRES__SCHEMA", app_schema)
     result = run_source(data, "app-postgres")
     assert result.table_rows["users"] > 0
     assert result.cursors["users"].startswith("updated_at = ")
-    monkeypatch.setenv("SOURCES__APP_POSTGRES__CREDENTIALS",
-                       "postgresql://journeys:s3cr3t-pw@127.0.0.1:1/app")
+    monkeypatch.setenv(
+        "SOURCES__APP_POSTGRES__CREDENTIALS", "postgresql://journeys:s3cr3t-pw@127.0.0.1:1/app"
+    )
     with pytest.raises(IngestError) as error:
         run_source(data, "app-postgres")
     assert "app-postgres" in str(error.value)

@@ -119,6 +119,11 @@ def test_bad_rows_are_kept_aside_with_reason_and_line(data, tmp_path) -> None:
     ]
     raw = query(data, "select raw from raw_posthog._rejected_records where position = 5")
     assert "yesterday at noon" in raw[0][0]
+    columns = query(data, "select column_name from information_schema.columns where "
+                          "table_schema = 'raw_posthog' and table_name = '_rejected_records' "
+                          "order by ordinal_position")
+    assert [c[0] for c in columns] == ["source", "location", "position", "reason", "raw",
+                                       "rejected_at"]
 
 
 def test_gzip_and_parquet_exports_load_like_jsonl(data, tmp_path) -> None:

@@ -15,6 +15,7 @@ configurable base URL and cannot tell it from the real service.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,6 +148,9 @@ class FakeAPI:
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, response: Response) -> None:
+        # headers and body go out in two writes; without TCP_NODELAY the body waits for
+        # the client's delayed ACK (tens of ms a request)
+        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         body = response.body
         if isinstance(body, dict | list):
             payload = json.dumps(body).encode()
