@@ -186,3 +186,59 @@ def test_a_missing_folder_is_a_clear_error(data, tmp_path) -> None:
         run_source(data, "posthog-files", str(tmp_path / "does-not-exist"))
     with pytest.raises(IngestError, match="unknown source"):
         run_source(data, "mixpanel")
+
+
+def test_a_run_killed_midway_then_rerun_gives_exactly_one_clean_load(generated, reference,
+                                                                     data) -> None:
+    """Killed during extract (after some export files): nothing is committed, the file
+    state does not advance, and the rerun loads every event exactly once."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from journeys.ingest import SOURCES, pipeline_for
+
+    folder = str(generated[0] / "posthog" / "events")
+    pipeline = pipeline_for(data, SOURCES["posthog-files"])
+    source = SOURCES["posthog-files"].build(folder)
+    batches = {"seen": 0}
+
+    def die_after_some_files(item):
+        batches["seen"] += 1
+        if batches["seen"] == 40:
+            raise RuntimeError("killed")
+        return item
+
+    source.resources["events"].add_map(die_after_some_files)
+    with pytest.raises(PipelineStepFailed):
+        pipeline.run(source)
+    assert not pipeline.has_pending_data
+    result = run_source(data, "posthog-files", folder)
+    assert result.table_rows["events"] == len(reference.export_events)
+    assert query(data, "select count(*) - count(distinct uuid) from raw_posthog.events") == [(0,)]
+
+
+def test_a_package_left_pending_by_a_killed_load_is_finished_first(generated, reference,
+                                                                    data, tmp_path) -> None:
+    """Killed after normalize, before load: the next `journeys ingest` loads the pending
+    package, then runs as usual; the table ends exactly as one clean run leaves it."""
+    from journeys.ingest import SOURCES, pipeline_for
+
+    folder = tmp_path / "exports"
+    source_files = sorted((generated[0] / "posthog" / "events").glob("*.jsonl"))
+    folder.mkdir()
+    for path in source_files[:50]:
+        shutil.copy(path, folder)
+    pipeline = pipeline_for(data, SOURCES["posthog-files"])
+    pipeline.extract(SOURCES["posthog-files"].build(str(folder)))
+    pipeline.normalize()
+    assert pipeline.has_pending_data  # the load never happened
+    for path in source_files[50:]:  # meanwhile, more exports arrive
+        shutil.copy(path, folder)
+    result = run_source(data, "posthog-files", str(folder))
+    assert result.table_rows["events"] == len(reference.export_events)
+    assert not pipeline_for(data, SOURCES["posthog-files"]).has_pending_data
+
+
+def test_any_fsspec_url_works_as_a_folder(generated, reference, data) -> None:
+    url = (generated[0] / "posthog" / "events").resolve().as_uri()  # file:///...
+    result = run_source(data, "posthog-files", url)
+    assert result.table_rows["events"] == len(reference.export_events)
