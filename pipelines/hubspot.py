@@ -223,9 +223,7 @@ def _split(page: list[dict], table: str, modified: str) -> Iterator[Any]:
                                          Rejects(SOURCE, envelope["location"]))
         rejects.add(envelope["position"], envelope["reason"], envelope["raw"])
     for rejects in by_location.values():
-        item = rejects.table_item()
-        # a table variant, so the quarantine's hints and the object's never mix
-        yield dlt.mark.with_hints(item.data, item.meta.hints, create_table_variant=True)
+        yield rejects.table_item()  # a table variant: the object's hints stay its own
 
 
 # -- HTTP -------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.redaction import sanitize_url
 from dlt.sources.helpers.rest_client.utils import join_url
 
+from pipelines.posthog_files import json_text
 from pipelines.posthog_files import validate as validate_event
 from pipelines.quarantine import Rejects
 
@@ -329,20 +330,6 @@ def _table_item(rows: list[dict], schema: pa.Schema, hints: Any) -> Any:
     return dlt.mark.with_hints(table, hints, create_table_variant=True)
 
 
-def _rejects_item(rejects: Rejects) -> Any:
-    item = rejects.table_item()
-    return dlt.mark.with_hints(item.data, item.meta.hints, create_table_variant=True)
-
-
-def _json_text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        orjson.loads(value)
-        return value
-    return orjson.dumps(value).decode()
-
-
 def _event_record(row: dict, zone: dt.tzinfo) -> dict:
     """A result row in the export's form, for the file pipeline's `validate`: DateTimes
     read by their offset, and ClickHouse's empty-string "no properties" as null."""
@@ -393,7 +380,7 @@ def api_events(
                 cursor = newest.isoformat()
                 state["cursor"] = {"timestamp": cursor}
         if rejects:
-            yield _rejects_item(rejects)
+            yield rejects.table_item()
 
 
 def validate_person(row: dict, zone: dt.tzinfo) -> tuple[dict | None, str | None]:
@@ -403,7 +390,7 @@ def validate_person(row: dict, zone: dt.tzinfo) -> tuple[dict | None, str | None
     if created is not None and not isinstance(created, dt.datetime):
         return None, "unparseable_created_at"
     try:
-        properties = _json_text(row.get("properties"))
+        properties = json_text(row.get("properties"))
     except orjson.JSONDecodeError:
         return None, "properties_not_json"
     identified = row.get("is_identified")
@@ -455,7 +442,7 @@ def _full_table(
         if good:
             yield _table_item(good, schema, hints)
         if rejects:
-            yield _rejects_item(rejects)
+            yield rejects.table_item()
 
 
 @dlt.resource(name="api_persons", primary_key="id", write_disposition=MERGE)

@@ -92,11 +92,13 @@ def parse_timestamp(value: Any) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def _json_text(value: Any) -> str | None:
-    if value is None:
+def json_text(value: Any) -> str | None:
+    """JSON text of a properties value: objects are dumped, text must parse (Parquet
+    exports and HogQL carry JSON as text), empty means none (PostHog's nullIf(x, ''))."""
+    if value is None or value == "":
         return None
     if isinstance(value, str):
-        orjson.loads(value)  # Parquet exports carry JSON as text: it must parse
+        orjson.loads(value)
         return value
     return orjson.dumps(value).decode()
 
@@ -124,7 +126,7 @@ def validate(record: Any) -> tuple[dict | None, str | None]:
     for name in JSON_COLUMNS:
         if name in row:
             try:
-                row[name] = _json_text(row[name])
+                row[name] = json_text(row[name])
             except orjson.JSONDecodeError:
                 return None, f"{name}_not_json"
     for name in ("uuid", "distinct_id", "event", "person_id"):
