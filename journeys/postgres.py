@@ -36,12 +36,12 @@ def load_app_tables(dsn: str, folder: Path, schema: str = "public") -> dict[str,
 def embedded_server(directory: Path):
     """A running embedded PostgreSQL whose data lives in `directory` (pgserver).
     Stop it with `.cleanup()`; `.get_uri()` is its `postgresql://` connection string."""
-    import pgserver
-
     directory.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # pgserver's platformdirs falls back to /tmp when XDG_RUNTIME_DIR is unset
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+
         return pgserver.get_server(str(directory), cleanup_mode="stop")
 
 
