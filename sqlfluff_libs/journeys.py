@@ -23,3 +23,23 @@ def short_md5(expression):
 
 def source_or_empty(source_name, table_name, columns):
     return f"{source_name}__{table_name}"
+
+
+def normalise_email(column):
+    return f"nullif(lower(trim({column})), '')"
+
+
+def is_blank(column):
+    return f"({column} is null or trim({column}) = '')"
+
+
+def is_illegal_distinct_id(column):
+    return f"({column} is null or lower({column}) in ('anonymous', 'null'))"
+
+
+def byte_order(expression):
+    return expression
+
+
+def trim_unicode(column):
+    return f"trim({column})"

@@ -1,70 +1,32 @@
 with
 
-posthog_events as (
+events as (
 
-    select * from {{ ref('stg_posthog__events') }}
-
-),
-
-app_events as (
-
-    select * from {{ ref('stg_app__events') }}
+    select * from {{ ref('int_events__unified') }}
 
 ),
 
-user_map as (
+users as (
 
-    select * from {{ ref('int_distinct_ids__mapped_to_users') }}
-
-),
-
-unioned as (
-
-    select
-        event_id,
-        'posthog' as source,
-        distinct_id,
-        event_name,
-        occurred_at,
-        session_id,
-        properties
-
-    from posthog_events
-
-    union all
-
-    select
-        'app-' || event_id as event_id,
-        'app' as source,
-        user_id as distinct_id,
-        event_name,
-        occurred_at,
-        session_id,
-        properties
-
-    from app_events
+    select user_id from {{ ref('stg_app__users') }}
 
 ),
 
--- persons: the app user when the id maps to one, else a person of that id alone
 final as (
 
     select
-        unioned.event_id,
-        unioned.source,
-        coalesce(
-            user_map.user_id,
-            'anon-' || {{ journeys.short_md5("'distinct_id:' || unioned.distinct_id") }}
-        ) as person_id,
-        user_map.user_id as app_user_id,
-        unioned.distinct_id,
-        unioned.event_name,
-        unioned.occurred_at,
-        unioned.session_id,
-        unioned.properties
+        events.event_id,
+        events.source,
+        events.person_id,
+        users.user_id as app_user_id,
+        events.distinct_id,
+        events.event_name,
+        events.occurred_at,
+        events.session_id,
+        events.properties
 
-    from unioned
-    left join user_map on unioned.distinct_id = user_map.distinct_id
+    from events
+    left join users on events.person_id = users.user_id
 
 )
 

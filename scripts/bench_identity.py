@@ -1,0 +1,62 @@
+"""Benchmark the identity graph build (int_identity__nodes_resolved) on a large warehouse.
+
+    python scripts/bench_identity.py --users 100000 --data-dir /tmp/bench-identity
+
+Generates the users (unless the data dir already holds a generation of that size),
+ingests the PostHog exports and the app's tables, builds the identity model's inputs,
+then times `dbt run` of the identity model alone and prints a Markdown row for
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import duckdb
+
+from journeys import generator
+from journeys.dbt import run_dbt
+from journeys.ingest import run_source
+from journeys.paths import DataDir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args()
+    data = DataDir(args.data_dir.resolve()).ensure()
+    truth_path = data.generated / "truth.json"
+    if not truth_path.exists() or json.loads(truth_path.read_text())["users"] != args.users:
+        started = time.perf_counter()
+        generator.generate(data.generated, users=args.users)
+        print(f"generated in {time.perf_counter() - started:,.0f} s", flush=True)
+    if not data.raw_db.exists():
+        for source in ("posthog-files", "app-files"):
+            started = time.perf_counter()
+            result = run_source(data, source)
+            print(f"ingested {source}: {result.table_rows} in "
+                  f"{time.perf_counter() - started:,.0f} s", flush=True)
+    started = time.perf_counter()
+    assert run_dbt(data, "run", ["--select", "+int_identity__nodes_resolved",
+                                 "--exclude", "int_identity__nodes_resolved"], quiet=True).ok
+    print(f"built the inputs in {time.perf_counter() - started:,.0f} s", flush=True)
+    started = time.perf_counter()
+    assert run_dbt(data, "run", ["--select", "int_identity__nodes_resolved"], quiet=True).ok
+    seconds = time.perf_counter() - started
+    with duckdb.connect(str(data.warehouse_db), read_only=True) as con:
+        nodes, persons = con.execute(
+            "select count(*), count(distinct person_id) "
+            "from intermediate.int_identity__nodes_resolved").fetchone()
+        events = con.execute("select count(*) from staging.stg_posthog__events").fetchone()[0]
+        events += con.execute("select count(*) from staging.stg_app__events").fetchone()[0]
+    print(f"| {time.strftime('%Y-%m-%d')} | {args.users:,} users, {events:,} events | "
+          f"{nodes:,} nodes → {persons:,} persons | {seconds:,.1f} s (dbt run of the model, "
+          "connection and compile included) |")
+
+
+if __name__ == "__main__":
+    main()
