@@ -115,3 +115,29 @@ def test_manifest_documents_every_model_and_column(warehouse) -> None:
         documented = {name for name, c in model["columns"].items() if c["description"].strip()}
         built = {column for table, column in catalog_columns if table == model["name"]}
         assert built and built <= documented, f"{model['name']}: undocumented {built - documented}"
+
+
+def test_every_two_device_user_resolves_to_one_person(warehouse) -> None:
+    data, ref = warehouse
+    truth = json.loads((data.generated / "truth.json").read_text())
+    two_device = {str(u) for u in truth["two_device_users"]["user_ids"]}
+    assert two_device
+    devices: dict[str, set[str]] = {}
+    for anon, uid in ref.identified_as.items():
+        devices.setdefault(uid, set()).add(anon)
+    both_tracked = {uid for uid in two_device if len(devices.get(uid, ())) >= 2}
+    assert len(both_tracked) == truth["two_device_users"]["both_devices_tracked"] > 0
+    for uid in both_tracked:
+        ids = ", ".join(f"'{i}'" for i in devices[uid] | {uid})
+        persons = query(data, "select distinct person_id from marts.fct_events "
+                              f"where distinct_id in ({ids})")
+        assert persons == [(uid,)], uid
+
+
+def test_persons_are_the_humans_behind_the_events(warehouse) -> None:
+    """Without CRM sources loaded, the humans with events are the app users and the
+    anonymous visitors the generator simulated (truth.json); each is one person."""
+    data, _ = warehouse
+    humans = json.loads((data.generated / "truth.json").read_text())["humans"]
+    persons = query(data, "select count(distinct person_id) from marts.fct_events")
+    assert persons == [(humans["app_users"] + humans["anonymous_visitors_with_events"],)]
