@@ -43,3 +43,19 @@ def byte_order(expression):
 
 def trim_unicode(column):
     return f"trim({column})"
+
+
+def source_columns(source_name, table_name, columns):
+    return f"{source_name}__{table_name}"
+
+
+def from_unix_seconds(column):
+    return f"to_timestamp({column})"
+
+
+def text_to_number(column, type=None):
+    return f"try_cast(nullif(trim({column}), '') as {type or 'numeric(28, 6)'})"
+
+
+def text_to_boolean(column):
+    return f"case lower(trim({column})) when 'true' then true when 'false' then false end"

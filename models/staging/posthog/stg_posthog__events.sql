@@ -1,4 +1,4 @@
-{%- set raw_columns = {
+{%- set export_columns = {
     'uuid': dbt.type_string(), 'timestamp': journeys.type_timestamptz(),
     '_inserted_at': journeys.type_timestamptz(), 'created_at': journeys.type_timestamptz(),
     'event': dbt.type_string(), 'properties': dbt.type_string(),
@@ -6,27 +6,87 @@
     'person_properties': dbt.type_string(), 'person_id': dbt.type_string(),
     '_source_file': dbt.type_string(),
 } -%}
+{%- set api_columns = {
+    'uuid': dbt.type_string(), 'timestamp': journeys.type_timestamptz(),
+    'created_at': journeys.type_timestamptz(), 'event': dbt.type_string(),
+    'properties': dbt.type_string(), 'distinct_id': dbt.type_string(),
+    'elements_chain': dbt.type_string(), 'person_properties': dbt.type_string(),
+    'person_id': dbt.type_string(),
+} -%}
 
 with
 
-source as (
+exported as (
 
-    select * from {{ journeys.source_or_empty('posthog', 'events', raw_columns) }}
+    select * from {{ journeys.source_columns('posthog', 'events', export_columns) }}
 
 ),
 
--- PostHog exports duplicates across retries and backfills: keep the latest copy of each
--- uuid (the load already merges on uuid; this keeps staging correct on any raw table)
+queried as (
+
+    select * from {{ journeys.source_columns('posthog', 'api_events', api_columns) }}
+
+),
+
+-- both pipelines in one shape; the query API has no export watermark or file
+unioned as (
+
+    select
+        uuid,
+        event,
+        distinct_id,
+        person_id,
+        timestamp,
+        created_at,
+        _inserted_at,
+        properties,
+        elements_chain,
+        person_properties,
+        _source_file,
+        'posthog-files' as source_pipeline,
+        1 as pipeline_rank
+
+    from exported
+
+    union all
+
+    select
+        uuid,
+        event,
+        distinct_id,
+        person_id,
+        timestamp,
+        created_at,
+        cast(null as {{ journeys.type_timestamptz() }}) as _inserted_at,
+        properties,
+        elements_chain,
+        person_properties,
+        cast(null as {{ dbt.type_string() }}) as _source_file,
+        'posthog-api' as source_pipeline,
+        2 as pipeline_rank
+
+    from queried
+
+),
+
+-- one row per uuid. PostHog events are immutable, so the copies of a uuid describe the
+-- same event: the batch-export copy wins over the query-API copy (the export is the
+-- complete record and carries `_inserted_at` and its file); among export copies (retries,
+-- backfills) the latest `_inserted_at`, then the latest ingestion (`created_at`)
 versioned as (
 
     select
         *,
         row_number() over (
             partition by uuid
-            order by _inserted_at desc, _source_file desc
+            order by
+                pipeline_rank asc,
+                _inserted_at desc nulls last,
+                created_at desc nulls last,
+                _source_file desc nulls last
         ) as version_rank
 
-    from source
+    from unioned
 
 ),
 
@@ -51,7 +111,8 @@ renamed as (
         elements_chain,
         properties,
         person_properties,
-        _source_file as source_file
+        _source_file as source_file,
+        source_pipeline
 
     from versioned
     where version_rank = 1

@@ -1,0 +1,96 @@
+{%- set raw_columns = {
+    'from_id': dbt.type_string(),
+    'to_id': dbt.type_string(),
+    'association_type_id': dbt.type_bigint(),
+    'is_removed': dbt.type_boolean(),
+} -%}
+{#- HubSpot-defined primary association types (SOURCES.md section 3): contact -> company
+    1 and deal -> company 5. Vendor constants, not configuration. -#}
+{%- set primary_type_ids = [1, 5] -%}
+
+with
+
+contact_company as (
+
+    select * from {{
+        journeys.source_columns('hubspot', 'contact_company_associations', raw_columns)
+    }}
+
+),
+
+deal_company as (
+
+    select * from {{
+        journeys.source_columns('hubspot', 'deal_company_associations', raw_columns)
+    }}
+
+),
+
+deal_contact as (
+
+    select * from {{
+        journeys.source_columns('hubspot', 'deal_contact_associations', raw_columns)
+    }}
+
+),
+
+-- the three tables in one shape, each row naming the object types it links
+labelled as (
+
+    select
+        'contact' as from_object_type,
+        from_id,
+        'company' as to_object_type,
+        to_id,
+        association_type_id,
+        is_removed
+
+    from contact_company
+
+    union all
+
+    select
+        'deal' as from_object_type,
+        from_id,
+        'company' as to_object_type,
+        to_id,
+        association_type_id,
+        is_removed
+
+    from deal_company
+
+    union all
+
+    select
+        'deal' as from_object_type,
+        from_id,
+        'contact' as to_object_type,
+        to_id,
+        association_type_id,
+        is_removed
+
+    from deal_contact
+
+),
+
+-- HubSpot lists a pair once per label (primary and unlabeled): one row per pair, primary
+-- when any of its labels is. `is_removed` marks a load-time deletion (an object that
+-- lost all its associations); dlt applies it and never keeps it, and it is no pair.
+pairs as (
+
+    select
+        from_object_type,
+        cast(from_id as {{ dbt.type_string() }}) as from_id,
+        to_object_type,
+        cast(to_id as {{ dbt.type_string() }}) as to_id,
+        coalesce(max(
+            case when association_type_id in ({{ primary_type_ids | join(', ') }}) then 1 end
+        ), 0) = 1 as is_primary
+
+    from labelled
+    where is_removed is null or not is_removed
+    group by 1, 2, 3, 4
+
+)
+
+select * from pairs
