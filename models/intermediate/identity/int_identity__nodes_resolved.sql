@@ -37,6 +37,24 @@ app_events as (
 
 ),
 
+person_distinct_ids as (
+
+    select * from {{ ref('stg_posthog__person_distinct_ids') }}
+
+),
+
+hubspot_contacts as (
+
+    select * from {{ ref('stg_hubspot__contacts') }}
+
+),
+
+intercom_contacts as (
+
+    select * from {{ ref('stg_intercom__contacts') }}
+
+),
+
 -- every id an event was sent under is a node, linked or not
 sent_under as (
 
@@ -86,6 +104,17 @@ stated_links as (
 
     union all
 
+    -- PostHog's current person of each distinct_id (persons API), also a weak link
+    select
+        'person_id' as kind_a,
+        posthog_person_id as value_a,
+        'distinct_id' as kind_b,
+        distinct_id as value_b,
+        1 as is_person_id_link
+    from person_distinct_ids
+
+    union all
+
     -- an app user and the email it signed up with
     select
         'distinct_id' as kind_a,
@@ -94,6 +123,39 @@ stated_links as (
         {{ journeys.normalise_email('email') }} as value_b,
         0 as is_person_id_link
     from users
+
+    union all
+
+    -- a HubSpot contact and its email
+    select
+        'hubspot' as kind_a,
+        hubspot_contact_id as value_a,
+        'email' as kind_b,
+        {{ journeys.normalise_email('email') }} as value_b,
+        0 as is_person_id_link
+    from hubspot_contacts
+
+    union all
+
+    -- an Intercom contact and the app user id it was booted with (`external_id`)
+    select
+        'intercom' as kind_a,
+        intercom_contact_id as value_a,
+        'distinct_id' as kind_b,
+        external_id as value_b,
+        0 as is_person_id_link
+    from intercom_contacts
+
+    union all
+
+    -- an Intercom contact and its email
+    select
+        'intercom' as kind_a,
+        intercom_contact_id as value_a,
+        'email' as kind_b,
+        {{ journeys.normalise_email('email') }} as value_b,
+        0 as is_person_id_link
+    from intercom_contacts
 
 ),
 
@@ -128,6 +190,21 @@ nodes as (
             node_value
         from sent_under
         where node_value is not null and node_value <> ''
+
+        union all
+
+        -- every CRM contact is someone, linked or not (a lead who never signed up)
+        select
+            'hubspot' as node_kind,
+            hubspot_contact_id as node_value
+        from hubspot_contacts
+
+        union all
+
+        select
+            'intercom' as node_kind,
+            intercom_contact_id as node_value
+        from intercom_contacts
 
         union all
 
