@@ -257,6 +257,8 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     """
     from journeys.demo import print_summary, summarize
     from journeys.postgres import embedded_server, load_app_tables
+    from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
+    from journeys.stand_ins.intercom import IntercomAPI
 
     data = DataDir.resolve(data_dir)
     try:
@@ -266,13 +268,20 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     console.rule("[bold]1/3 generate")
     _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False)
     console.rule("[bold]2/3 ingest")
-    # the app's tables go through a real (embedded) Postgres, as in production
-    with console.status("starting an embedded Postgres and loading the app's tables ..."):
+    # the real pipelines, against a real (embedded) Postgres for the app's tables and
+    # local stand-ins serving the generated HubSpot and Intercom pages (no credentials)
+    with console.status("starting an embedded Postgres and local CRM stand-ins ..."):
         server = embedded_server(data.root / "postgres")
+        hubspot = HubSpotAPI(load_generated(data.generated / "hubspot"), search_rate=None)
+        intercom = IntercomAPI.from_generated(data.generated)
     try:
         load_app_tables(server.get_uri(), data.generated / "app")
-        _ingest(data, ["posthog-files", "app-postgres"], None,
-                {"app-postgres": {"credentials": server.get_uri()}})
+        with hubspot, intercom:
+            _ingest(data, ["posthog-files", "app-postgres", "hubspot", "intercom"], None, {
+                "app-postgres": {"credentials": server.get_uri()},
+                "hubspot": {"base_url": hubspot.base_url, "access_token": hubspot.token},
+                "intercom": {"base_url": intercom.base_url, "access_token": intercom.token},
+            })
     finally:
         server.cleanup()
     console.rule("[bold]3/3 dbt build")

@@ -28,6 +28,7 @@ class Summary:
     tests_warned: int
     tests_failed: int
     models_built: int
+    persons: dict[str, int]  # how each person was resolved -> persons
 
 
 def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
@@ -45,6 +46,10 @@ def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
             layers[layer] = {
                 n: con.execute(f'select count(*) from {layer}."{n}"').fetchone()[0] for n in names
             }
+        persons = dict(con.execute(
+            "select case when person_id like 'anon-%' then 'without an app user' "
+            "else 'app users' end, count(distinct person_id) "
+            "from intermediate.int_identity__nodes_resolved group by 1").fetchall())
     return Summary(
         warehouse=str(data_dir.warehouse_db),
         layers=layers,
@@ -54,6 +59,7 @@ def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
         + result.count("test", "error")
         + result.count("unit_test", "fail"),
         models_built=result.count("model", "success"),
+        persons=persons,
     )
 
 
@@ -69,6 +75,10 @@ def print_summary(console: Console, summary: Summary) -> None:
         f"dbt: {summary.models_built} models built, {summary.tests_passed} tests "
         f"passed, {summary.tests_warned} warned, {summary.tests_failed} failed"
     )
+    total = sum(summary.persons.values())
+    parts = ", ".join(f"{n:,} {kind}" for kind, n in sorted(summary.persons.items()))
+    console.print(f"persons: {total:,} ({parts}), one per human across PostHog, the app, "
+                  "HubSpot and Intercom")
     console.print(f"warehouse: [bold]{summary.warehouse}[/]")
     console.print("try it:  [bold]duckdb " + summary.warehouse + "[/]  then paste")
     console.print(EXAMPLE_SQL, highlight=False, markup=False)

@@ -45,7 +45,15 @@ def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
     truth = json.loads((data / "generated" / "truth.json").read_text())
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         persons = con.execute("select count(*) from marts.dim_persons").fetchone()[0]
+        humans = con.execute("select count(distinct person_id) "
+                             "from intermediate.int_identity__nodes_resolved").fetchone()[0]
     assert persons == truth["users"] == 150
+    # every human the generator made is one person: app users, anonymous visitors and
+    # CRM-only leads, across PostHog, the app's Postgres, HubSpot and Intercom
+    assert humans == truth["humans"]["total"]
+    with duckdb.connect(str(data / "raw.duckdb"), read_only=True) as con:
+        crm = con.execute("select count(*) from raw_hubspot.contacts").fetchone()[0]
+    assert crm == truth["rows"]["hubspot_contacts"]
     # a second, smaller demo in the same folder starts clean: no rows of the first remain
     again = journeys("demo", "--users", "60", env={"JOURNEYS_DATA_DIR": str(data)})
     assert again.returncode == 0, again.stderr[-3000:]

@@ -17,8 +17,7 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
-from pipelines.hubspot import hubspot
-from tests.fakes.hubspot_api import (
+from journeys.stand_ins.hubspot import (
     MODIFIED,
     HubSpotAPI,
     epoch_ms,
@@ -26,7 +25,8 @@ from tests.fakes.hubspot_api import (
     load_generated,
     rate_limit_body,
 )
-from tests.fakes.server import Request
+from journeys.stand_ins.server import Request
+from pipelines.hubspot import hubspot
 
 TOKEN = "pat-na1-3f9c2d1e-aaaa-4bbb-8ccc-0123456789ab"
 LAG_MS = 300_000  # the source's default lag_seconds, 300

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import duckdb
 
-from tests.fakes.hubspot_api import HubSpotAPI, load_generated
-from tests.fakes.intercom_api import IntercomAPI
-from tests.fakes.posthog_api import PostHogQueryAPI
+from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
+from journeys.stand_ins.intercom import IntercomAPI
+from journeys.stand_ins.posthog import PostHogQueryAPI
 
 
 def test_ingest_loads_every_configured_service(generated, tmp_path: Path) -> None:

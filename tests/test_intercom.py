@@ -18,8 +18,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.stand_ins.intercom import IntercomAPI
 from pipelines.intercom import intercom
-from tests.fakes.intercom_api import IntercomAPI
 
 DAY = 86_400
 D0 = 1_773_100_800  # 2026-03-10 00:00:00 UTC

@@ -1,5 +1,5 @@
 """The PostHog query-API pipeline against a fake PostHog that executes the HogQL it is sent
-(tests/fakes/posthog_api.py), loading into a real DuckDB file: keyset paging, incremental
+(journeys/stand_ins/posthog.py), loading into a real DuckDB file: keyset paging, incremental
 overlap, retries, auth failures without leaking the key, kill and rerun, bad rows, drift.
 
 Expected values come from the fake's own tables or are worked out by hand from the rows
@@ -21,8 +21,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.stand_ins.posthog import PostHogQueryAPI
 from pipelines.posthog_api import posthog_api
-from tests.fakes.posthog_api import PostHogQueryAPI
 
 PROJECT = "4242"
 QUERY_PATH = f"/api/projects/{PROJECT}/query/"

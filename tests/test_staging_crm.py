@@ -18,9 +18,9 @@ from journeys import generator
 from journeys.dbt import run_dbt, target_dir
 from journeys.ingest import run_source
 from journeys.paths import DataDir
-from tests.fakes.hubspot_api import HubSpotAPI, load_generated
-from tests.fakes.intercom_api import IntercomAPI
-from tests.fakes.posthog_api import PostHogQueryAPI
+from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
+from journeys.stand_ins.intercom import IntercomAPI
+from journeys.stand_ins.posthog import PostHogQueryAPI
 
 NEW_MODELS = (
     "stg_hubspot__contacts", "stg_hubspot__companies", "stg_hubspot__deals",

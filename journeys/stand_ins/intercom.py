@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import FakeAPI, Request, Response
+from journeys.stand_ins.server import FakeAPI, Request, Response
 
 DAY = 86_400
 MAX_PER_PAGE = 150

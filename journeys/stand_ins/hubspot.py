@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.fakes.server import FakeAPI, Request, Response
+from journeys.stand_ins.server import FakeAPI, Request, Response
 
 OBJECT_TYPES = ("contacts", "companies", "deals")
 MODIFIED = {"contacts": "lastmodifieddate", "companies": "hs_lastmodifieddate",

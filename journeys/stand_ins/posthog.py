@@ -33,7 +33,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tests.fakes.server import FakeAPI, Request, Response
+from journeys.stand_ins.server import FakeAPI, Request, Response
 
 MAX_LIMIT = 50_000
 DEFAULT_LIMIT = 100
