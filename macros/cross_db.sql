@@ -41,3 +41,16 @@
 {% macro short_md5(expression) -%}
     substring({{ dbt.hash(expression) }}, 1, 16)
 {%- endmacro %}
+
+{#- `materialized` for a CTE read several times, so the engine computes it once
+    (DuckDB and Postgres accept the keyword; Spark does not know it). -#}
+{% macro cte_materialized() -%}
+    {{ return(adapter.dispatch('cte_materialized', 'journeys')()) }}
+{%- endmacro %}
+
+{% macro default__cte_materialized() -%}
+    materialized
+{%- endmacro %}
+
+{% macro spark__cte_materialized() -%}
+{%- endmacro %}

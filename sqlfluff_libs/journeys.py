@@ -59,3 +59,7 @@ def text_to_number(column, type=None):
 
 def text_to_boolean(column):
     return f"case lower(trim({column})) when 'true' then true when 'false' then false end"
+
+
+def cte_materialized():
+    return "materialized"

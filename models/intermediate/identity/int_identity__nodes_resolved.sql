@@ -67,7 +67,7 @@ sent_under as (
 ),
 
 -- links as sources state them; values are compared exactly, as text
-stated_links as (
+stated_links as {{ journeys.cte_materialized() }} (
 
     -- $identify: the anonymous id the identified id replaces
     select
@@ -160,7 +160,7 @@ stated_links as (
 ),
 
 -- a link needs two real, different nodes: illegal distinct_ids link nothing
-links as (
+links as {{ journeys.cte_materialized() }} (
 
     select
         kind_a || ':' || value_a as node_a,
@@ -177,7 +177,7 @@ links as (
 
 ),
 
-nodes as (
+nodes as {{ journeys.cte_materialized() }} (
 
     select distinct
         node_kind,
@@ -225,7 +225,7 @@ nodes as (
 
 ),
 
-anchors as (
+anchors as {{ journeys.cte_materialized() }} (
 
     select nodes.node_key
 
@@ -237,7 +237,7 @@ anchors as (
 
 -- links walked in both directions, never into an anchor (no path passes through one),
 -- plus a zero-path_cost stay for every node so each pass carries the previous one forward
-steps as (
+steps as {{ journeys.cte_materialized() }} (
 
     select
         node_a as from_node,
@@ -310,13 +310,17 @@ paths_0 as (
 {% endfor %}
 
 -- the extra pass changed nothing if every node kept its path_cost and anchors
-nearest as (
+nearest as {{ journeys.cte_materialized() }} (
 
     select
         last_pass.node_key,
         last_pass.path_cost,
         last_pass.min_anchor,
         last_pass.max_anchor,
+        -- the one nearest anchor, null when contested (a plain key keeps the join hashed)
+        case
+            when last_pass.min_anchor = last_pass.max_anchor then last_pass.min_anchor
+        end as anchor_key,
         coalesce(
             previous.path_cost = last_pass.path_cost
             and previous.min_anchor = last_pass.min_anchor
@@ -329,7 +333,7 @@ nearest as (
 
 ),
 
-unresolved as (
+unresolved as {{ journeys.cte_materialized() }} (
 
     select nodes.node_key
 
@@ -341,7 +345,7 @@ unresolved as (
 
 -- contested and unreached nodes: connected components among themselves, labelled by
 -- their smallest node (byte order)
-component_steps as (
+component_steps as {{ journeys.cte_materialized() }} (
 
     select
         node_a as from_node,
@@ -429,10 +433,7 @@ final as (
     from nodes
     left join nearest on nodes.node_key = nearest.node_key
     left join components on nodes.node_key = components.node_key
-    left join nodes as anchor_nodes
-        on
-            nearest.min_anchor = anchor_nodes.node_key
-            and nearest.min_anchor = nearest.max_anchor
+    left join nodes as anchor_nodes on nearest.anchor_key = anchor_nodes.node_key
 
 )
 
