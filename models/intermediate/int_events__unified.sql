@@ -95,7 +95,7 @@ identification_links as (
     select
         event_id,
         occurred_at,
-        {{ journeys.json_text('properties', 'alias') }} as contested_id,
+        alias_id as contested_id,
         distinct_id as other_id
     from posthog_events
     where event_name in ('$create_alias', '$merge_dangerously')
@@ -106,7 +106,7 @@ identification_links as (
         event_id,
         occurred_at,
         distinct_id as contested_id,
-        {{ journeys.json_text('properties', 'alias') }} as other_id
+        alias_id as other_id
     from posthog_events
     where event_name in ('$create_alias', '$merge_dangerously')
 

@@ -84,7 +84,7 @@ stated_links as {{ journeys.cte_materialized() }} (
     -- $create_alias / $merge_dangerously: the alias and the kept id
     select
         'distinct_id' as kind_a,
-        {{ journeys.json_text('properties', 'alias') }} as value_a,
+        alias_id as value_a,
         'distinct_id' as kind_b,
         distinct_id as value_b,
         0 as is_person_id_link

@@ -102,6 +102,7 @@ renamed as (
         {{ journeys.to_utc('_inserted_at') }} as inserted_at,
         {{ journeys.json_text('properties', '$session_id') }} as session_id,
         {{ journeys.json_text('properties', '$anon_distinct_id') }} as anon_distinct_id,
+        {{ journeys.json_text('properties', 'alias') }} as alias_id,
         {{ journeys.json_text('properties', '$current_url') }} as current_url,
         {{ journeys.json_text('properties', '$pathname') }} as pathname,
         {{ journeys.json_text('properties', '$referring_domain') }} as referring_domain,
