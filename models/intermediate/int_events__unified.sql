@@ -70,15 +70,31 @@ with_node as (
 
 -- identifications of contested ids: a link event to an id whose app user is one of the
 -- tied ones (its path is exactly one link shorter than the contested id's)
+-- the id each link event ties to its distinct_id: `$identify`'s anonymous id, or the alias
+link_events as (
+
+    select
+        event_id,
+        occurred_at,
+        distinct_id,
+        case
+            when event_name = '$identify' then anon_distinct_id else alias_id
+        end as linked_id
+
+    from posthog_events
+    where event_name in ('$identify', '$create_alias', '$merge_dangerously')
+
+),
+
+-- a link identifies either of its ends, so read it both ways
 identification_links as (
 
     select
         event_id,
         occurred_at,
-        anon_distinct_id as contested_id,
+        linked_id as contested_id,
         distinct_id as other_id
-    from posthog_events
-    where event_name = '$identify'
+    from link_events
 
     union all
 
@@ -86,29 +102,8 @@ identification_links as (
         event_id,
         occurred_at,
         distinct_id as contested_id,
-        anon_distinct_id as other_id
-    from posthog_events
-    where event_name = '$identify'
-
-    union all
-
-    select
-        event_id,
-        occurred_at,
-        alias_id as contested_id,
-        distinct_id as other_id
-    from posthog_events
-    where event_name in ('$create_alias', '$merge_dangerously')
-
-    union all
-
-    select
-        event_id,
-        occurred_at,
-        distinct_id as contested_id,
-        alias_id as other_id
-    from posthog_events
-    where event_name in ('$create_alias', '$merge_dangerously')
+        linked_id as other_id
+    from link_events
 
 ),
 
