@@ -73,7 +73,7 @@ SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
                "PostHog's query API (events, persons, distinct ids)",
                secret="sources.posthog_api.personal_api_key"),
     SourceSpec("hubspot", "raw_hubspot", "pipelines.hubspot:hubspot",
-               "HubSpot's CRM API (contacts, companies, deals, associations)",
+               "HubSpot's CRM API (contacts, companies, deals, associations, deal stages)",
                secret="sources.hubspot.access_token"),
     SourceSpec("intercom", "raw_intercom", "pipelines.intercom:intercom",
                "Intercom's REST API (contacts, conversations)",

@@ -1,4 +1,5 @@
-"""HubSpot CRM v3 (contacts, companies, deals and their associations) → `raw_hubspot`.
+"""HubSpot CRM v3 (contacts, companies, deals, their associations and the deals' stage history)
+→ `raw_hubspot`.
 
 Facts this module relies on are in SOURCES.md section 3 (HubSpot) and section 5 (dlt).
 
@@ -10,6 +11,7 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
 | `contact_company_associations` | `from_id`, `to_id`, `association_type_id` | one row per label |
 | `deal_company_associations` | same | one row per label |
 | `deal_contact_associations` | same | one row per label |
+| `deal_stage_history` | `deal_id`, `changed_at`, `stage` | one row per value `dealstage` has had |
 | `_rejected_records` | `source`, `location`, `position` | records that could not be loaded |
 
 - **Properties land as flattened columns** (`max_table_nesting=1`): `properties__email`,
@@ -40,6 +42,32 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
   `from_id`); an object that lost all its associations gets a row marking the removal, which
   the merge applies and does not keep. Rows are one per label (`association_type_id`,
   `association_category`, `association_label`): staging dedupes pairs.
+- **Deal stage history** (search cannot return property history) is read for the deals of
+  this run with `POST /crm/v3/objects/deals/batch/read`, body `{"inputs": [{"id": ...}],
+  "properties": ["dealstage"], "propertiesWithHistory": ["dealstage"]}`, 50 ids a request.
+  Each result carries `propertiesWithHistory.dealstage`, a list of `ValueWithTimestamp`
+  (`value`, `timestamp`, `sourceType`, optional `sourceId`, `sourceLabel`, integer
+  `updatedByUserId`); every entry becomes a row, merged on (`deal_id`, `changed_at`,
+  `stage`), so re-reading a deal adds nothing and values HubSpot later drops are kept.
+  Entries without a timestamp or value, or with an unparseable one, go to
+  `_rejected_records`. Ids HubSpot no longer finds (a deal deleted since the search) come
+  back under `errors` (`OBJECT_NOT_FOUND`) and have no history to load. Verified:
+  - request and response shapes: HubSpot's reference "Read a batch of deals by internal ID"
+    (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/deals/batch/get-deals,
+    https://developers.hubspot.com/docs/api-reference/latest/crm/objects/objects/batch/get-objects)
+    and the SDK models `BatchReadInputSimplePublicObjectId` (`inputs`, `properties`,
+    `propertiesWithHistory`, `idProperty`) and `ValueWithTimestamp` (`value` and
+    `timestamp` and `sourceType` required; https://github.com/speakeasy-sdks/hubspot,
+    deals/docs/models/components/valuewithtimestamp.md); the response is
+    `{"status": "COMPLETE", "results", "startedAt", "completedAt", "numErrors"?, "errors"?}`.
+  - at most 100 inputs a batch read, and 50 when `propertiesWithHistory` is asked for:
+    HubSpot answers 400 `VALIDATION_ERROR` "The maximum number of inputs supported in a
+    batch request for property histories is 50. Please reduce the number of items and try
+    again" (quoted in https://github.com/activepieces/activepieces/pull/9359); Estuary's
+    HubSpot connector batches 50 with history and 100 without
+    (https://github.com/estuary/connectors, source-hubspot-native/.../object_with_associations.py).
+  - the order of the history list (newest first, as HubSpot's legacy `versions` lists) is
+    not stated in HubSpot's reference; this module does not rely on it.
 - **Archived records**: every run lists `GET /crm/v3/objects/{type}?archived=true` and merges
   those rows (`archived = true`, `archived_at`) into the same tables.
 - **Bad records** (no `id`, no `properties`, no last-modified value, an unparseable date) go to
@@ -52,8 +80,9 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
 Config: `SOURCES__HUBSPOT__ACCESS_TOKEN` (a private-app token with the `crm.objects.contacts.read`,
 `crm.objects.companies.read` and `crm.objects.deals.read` scopes), optional
 `SOURCES__HUBSPOT__BASE_URL`, or the same keys under `[sources.hubspot]` in `.dlt/`.
-Select association tables together with their objects: they read the ids the objects' search
-produced, so selecting one alone would still advance that search's cursor.
+Select association tables and `deal_stage_history` together with their objects: they read the
+ids the objects' search produced, so selecting one alone would still advance that search's
+cursor.
 """
 
 from __future__ import annotations
@@ -86,6 +115,8 @@ SEARCH_PAGE = 200  # HubSpot's maximum
 LIST_PAGE = 100  # HubSpot's maximum
 SEARCH_RESULT_CAP = 10_000
 ASSOCIATION_BATCH = 100  # HubSpot's batch-read limit since 2025
+STAGE_HISTORY_BATCH = 50  # HubSpot's batch-read limit when propertiesWithHistory is asked for
+STAGE_HISTORY_PATH = "crm/v3/objects/deals/batch/read"
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 REJECTED = "_hubspot_rejected"  # marks a record set aside by `_clean`
 
@@ -119,6 +150,16 @@ ASSOCIATIONS = (
 DATE_PROPERTIES = frozenset({"createdate", "lastmodifieddate", "hs_lastmodifieddate", "closedate"})
 DATE_FIELDS = ("createdAt", "updatedAt", "archivedAt")
 ASSOCIATION_KEY = ("from_id", "to_id", "association_type_id")
+STAGE_HISTORY_KEY = ("deal_id", "changed_at", "stage")
+STAGE_HISTORY_COLUMNS = [
+    {"name": "deal_id", "data_type": "text", "nullable": False},
+    {"name": "stage", "data_type": "text", "nullable": False},
+    {"name": "changed_at", "data_type": "timestamp", "nullable": False},
+    {"name": "source_type", "data_type": "text"},
+    {"name": "source_id", "data_type": "text"},
+    {"name": "source_label", "data_type": "text"},
+    {"name": "updated_by_user_id", "data_type": "bigint"},
+]
 
 
 class HubSpotError(HTTPError):
@@ -432,6 +473,94 @@ def _association_table(parent: DltResource, client: RESTClient, from_type: str, 
     return associations
 
 
+# -- deal stage history -------------------------------------------------------------------------
+def _user_id(value: Any) -> int | None:
+    """HubSpot's `updatedByUserId` as an int; raises ValueError when it is not one."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+        raise ValueError(value)
+    return int(str(value).strip())
+
+
+def stage_change_row(deal_id: str, entry: Any) -> tuple[dict | None, str | None]:
+    """(row, None) for one `ValueWithTimestamp` of a deal's `dealstage` history, or
+    (None, reason) when it cannot be loaded (no or unparseable timestamp, no value)."""
+    if not isinstance(entry, dict):
+        return None, "not_an_object"
+    if entry.get("timestamp") in (None, ""):
+        return None, "missing_timestamp"
+    changed_at = parse_datetime(entry["timestamp"])
+    if changed_at is None:
+        return None, "unparseable_timestamp"
+    if entry.get("value") in (None, ""):
+        return None, "missing_value"
+    try:
+        user_id = _user_id(entry.get("updatedByUserId"))
+    except ValueError:
+        return None, "unparseable_updated_by_user_id"
+    return {
+        "deal_id": deal_id,
+        "stage": str(entry["value"]),
+        "changed_at": changed_at,
+        "source_type": entry.get("sourceType") or None,
+        "source_id": None if entry.get("sourceId") in (None, "") else str(entry["sourceId"]),
+        "source_label": entry.get("sourceLabel") or None,
+        "updated_by_user_id": user_id,
+    }, None
+
+
+def _reject_entry(rejects: Rejects, deal_id: Any, entry: Any, reason: str) -> None:
+    raw = orjson.dumps({"deal_id": deal_id, "dealstage": entry}, default=str).decode()
+    # no top-level `id`, so the position is a hash of the text: stable across re-reads
+    rejects.add(_position(None, raw), reason, raw)
+
+
+def read_stage_history(client: RESTClient, ids: Sequence[str], on_error: Callable[..., None],
+                       rejects: Rejects) -> Iterator[dict]:
+    """Rows of `dealstage`'s history for `ids` (at most STAGE_HISTORY_BATCH) from one
+    `POST /crm/v3/objects/deals/batch/read`; entries that cannot be loaded go to `rejects`."""
+    body = client.post(STAGE_HISTORY_PATH, json={
+        "inputs": [{"id": i} for i in ids],
+        "properties": ["dealstage"],
+        "propertiesWithHistory": ["dealstage"],
+    }, hooks={"response": [on_error]}).json()
+    for result in body.get("results") or []:
+        deal_id = result.get("id") if isinstance(result, dict) else None
+        if deal_id is None or not str(deal_id).strip():
+            _reject_entry(rejects, None, result, "missing_id")
+            continue
+        history = (result.get("propertiesWithHistory") or {}).get("dealstage") or []
+        for entry in history:
+            row, reason = stage_change_row(str(deal_id), entry)
+            if row is None:
+                _reject_entry(rejects, str(deal_id), entry, reason)
+            else:
+                yield row
+
+
+def _stage_history_table(parent: DltResource, client: RESTClient,
+                         on_error: Callable[..., None]) -> DltResource:
+    # the table's hints travel with its rows (a table variant, as in `_split`), so the
+    # rejects variant does not inherit this table's columns
+    hints = dlt.mark.make_hints(table_name="deal_stage_history", primary_key=STAGE_HISTORY_KEY,
+                                write_disposition="merge", columns=STAGE_HISTORY_COLUMNS)
+
+    @dlt.transformer(data_from=parent, name="deal_stage_history", write_disposition="merge")
+    def deal_stage_history(page: list[dict]) -> Iterator[Any]:
+        ids = list(dict.fromkeys(r["id"] for r in page if REJECTED not in r))
+        rejects = Rejects(SOURCE, STAGE_HISTORY_PATH)
+        for start in range(0, len(ids), STAGE_HISTORY_BATCH):
+            batch = ids[start:start + STAGE_HISTORY_BATCH]
+            rows = list(read_stage_history(client, batch, on_error, rejects))
+            if rows:
+                yield dlt.mark.with_hints(rows, hints, create_table_variant=True)
+        if rejects:
+            yield rejects.table_item()
+
+    return deal_stage_history
+
+
 # -- the source ---------------------------------------------------------------------------------
 def _object_rows(parent: DltResource, name: str, table: str, modified: str) -> DltResource:
     # a transformer, not a rest_api processing step: rest_api's steps run before dlt's
@@ -453,7 +582,8 @@ def hubspot(
     search_page_size: int = SEARCH_PAGE,
     search_result_cap: int = SEARCH_RESULT_CAP,
 ) -> list[DltResource]:
-    """HubSpot contacts, companies, deals (incremental) and their associations.
+    """HubSpot contacts, companies, deals (incremental), their associations and the deals'
+    stage history.
 
     `extra_properties` adds properties per object type, e.g. `{"contacts": ["plan"]}`
     (existing rows get them when they next change, or on a run with `refresh`)."""
@@ -520,4 +650,5 @@ def hubspot(
     for from_type, to_type, table in ASSOCIATIONS:
         resources.append(_association_table(raw[f"{from_type}_search"], client, from_type,
                                             to_type, table, on_error))
+    resources.append(_stage_history_table(raw["deals_search"], client, on_error))
     return resources

@@ -1,12 +1,14 @@
 """The HubSpot pipeline against a fake HubSpot API (a real HTTP server) into a real DuckDB
 file: full and incremental loads, the search result cap, retries, auth failures, kills,
-archived and bad records, schema drift. Expected numbers come from the fake's own records
-and hand-worked arithmetic, never from the pipeline's output."""
+archived and bad records, schema drift, deal stage history. Expected numbers come from the
+fake's own records, the generated files and hand-worked arithmetic, never from the
+pipeline's output."""
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import logging
 import traceback
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import dlt
 import duckdb
 import pytest
+import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
@@ -29,6 +32,8 @@ from journeys.stand_ins.server import Request
 from pipelines.hubspot import hubspot
 
 TOKEN = "pat-na1-3f9c2d1e-aaaa-4bbb-8ccc-0123456789ab"
+STAGE_HISTORY_PATH = "/crm/v3/objects/deals/batch/read"
+HISTORY_LIMIT = 50  # HubSpot's batch-read inputs with propertiesWithHistory
 LAG_MS = 300_000  # the source's default lag_seconds, 300
 # list-API association label → (v4 typeId, label), SOURCES.md section 3
 LABELS = {
@@ -55,10 +60,14 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def generated_records(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("hubspot-generated")
-    generator.generate(out, users=60, seed=5)
-    return load_generated(out / "hubspot")
+    return out, generator.generate(out, users=60, seed=5)
+
+
+@pytest.fixture(scope="module")
+def generated_records(generated: tuple[Path, dict]) -> dict[str, list[dict]]:
+    return load_generated(generated[0] / "hubspot")
 
 
 @pytest.fixture
@@ -148,6 +157,29 @@ def deal(object_id: int, modified: dt.datetime, **properties) -> dict:
     return {"id": str(object_id), "properties": {**base, **properties},
             "createdAt": hubspot_time(T0), "updatedAt": hubspot_time(modified),
             "archived": False}
+
+
+def is_stage_history_read(request: Request) -> bool:
+    return request.method == "POST" and request.path == STAGE_HISTORY_PATH
+
+
+def stage_rows(folder: Path) -> list[tuple]:
+    return sorted(query(folder, "select deal_id, stage, changed_at, source_type, source_id, "
+                                "source_label, updated_by_user_id "
+                                "from raw_hubspot.deal_stage_history"), key=str)
+
+
+def generated_stage_changes(folder: Path) -> list[tuple]:
+    """Every `dealstage` history entry of the generated deal pages, read from the files."""
+    rows = []
+    for page in sorted((folder / "hubspot" / "deals").glob("page-*.json")):
+        for record in json.loads(page.read_text())["results"]:
+            for entry in record["propertiesWithHistory"]["dealstage"]:
+                rows.append((record["id"], entry["value"],
+                             dt.datetime.fromisoformat(entry["timestamp"]),
+                             entry.get("sourceType"), entry.get("sourceId"),
+                             entry.get("sourceLabel"), entry.get("updatedByUserId")))
+    return sorted(rows, key=str)
 
 
 def is_search(object_type: str, after: str | None = None):
@@ -411,7 +443,7 @@ def test_killed_runs_then_a_rerun_equal_one_clean_run(records, tmp_path, monkeyp
         run(pipeline, api, search_page_size=10)
         run(make_pipeline(clean), api)
 
-    for table in ("contacts", "companies", "deals", *ASSOCIATION_TABLES):
+    for table in ("contacts", "companies", "deals", *ASSOCIATION_TABLES, "deal_stage_history"):
         columns = [r[0] for r in query(clean, "select column_name from information_schema"
                                               f".columns where table_schema = 'raw_hubspot' "
                                               f"and table_name = '{table}' and column_name "
@@ -480,3 +512,110 @@ def test_new_property_and_new_field_load_without_manual_steps(records, tmp_path)
                            "where properties__plan_tier is not null order by id") == [
         (i, "pro", f"https://app.hubspot.com/contact/{i}") for i in sorted(targets)]
     assert len(ids(tmp_path, "contacts")) == len(records["contacts"])
+
+
+# -- 10. deal stage history ---------------------------------------------------------------------
+def test_stage_history_loads_every_generated_change_and_reruns_add_nothing(
+    generated, records, tmp_path
+) -> None:
+    folder, truth = generated
+    expected = generated_stage_changes(folder)
+    # worked out from the files; the generator's own count must agree
+    assert len(expected) == truth["rows"]["hubspot_deal_stage_changes"] > len(records["deals"])
+    old_max = max_modified_ms(records, "deals")
+    window = {r["id"] for r in records["deals"]
+              if epoch_ms(r["properties"]["hs_lastmodifieddate"]) >= old_max - LAG_MS}
+    pipeline = make_pipeline(tmp_path)
+    with fake(records) as api:
+        run(pipeline, api)
+        assert stage_rows(tmp_path) == expected
+        first = len(api.batch_read_bodies("deals"))
+        run(pipeline, api)
+        assert stage_rows(tmp_path) == expected  # the lag re-read merged, nothing added
+        reread = {i["id"] for b in api.batch_read_bodies("deals")[first:] for i in b["inputs"]}
+        assert reread == window  # only the deals this run's search returned
+        # a deal moves on: the next run adds exactly that change
+        later = dt.datetime.fromtimestamp(old_max / 1000, dt.UTC) + dt.timedelta(hours=1)
+        moved = next(r["id"] for r in records["deals"]
+                     if r["properties"]["dealstage"] != "closedlost")
+        api.modify("deals", moved, later, dealstage="closedlost", hs_is_closed_won="false")
+        run(pipeline, api)
+    assert stage_rows(tmp_path) == sorted(
+        [*expected, (moved, "closedlost", later, "API", None, None, None)], key=str)
+    assert "_rejected_records" not in tables(tmp_path)
+
+
+def test_stage_history_is_read_at_most_50_deals_a_request(tmp_path) -> None:
+    deals = [deal(6000 + i, T0 + dt.timedelta(minutes=i)) for i in range(120)]
+    with fake({"deals": deals}) as api:
+        run(make_pipeline(tmp_path), api)
+        bodies = api.batch_read_bodies("deals")
+        # the fake holds HubSpot's limit: 51 inputs with history is a 400 VALIDATION_ERROR
+        refused = requests.post(f"{api.base_url}{STAGE_HISTORY_PATH}",
+                                headers={"Authorization": f"Bearer {TOKEN}"},
+                                json={"inputs": [{"id": d["id"]} for d in deals[:51]],
+                                      "propertiesWithHistory": ["dealstage"]}, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json()["category"] == "VALIDATION_ERROR"
+    # one search page of 120 deals → batches of 50, 50 and 20
+    assert [len(b["inputs"]) for b in bodies] == [50, 50, 20]
+    assert all(b["properties"] == b["propertiesWithHistory"] == ["dealstage"] for b in bodies)
+    assert sorted(i["id"] for b in bodies for i in b["inputs"]) == sorted(d["id"] for d in deals)
+    # the fake gives a deal without stored history one entry: its stage at creation
+    assert stage_rows(tmp_path) == sorted(
+        [(d["id"], "qualifiedtobuy", T0, "CRM_UI", None, None, None) for d in deals], key=str)
+
+
+def test_stage_history_reads_are_retried_after_429_and_5xx(generated, records, tmp_path
+                                                           ) -> None:
+    folder, _ = generated
+    batches = -(-len(records["deals"]) // HISTORY_LIMIT)
+    with fake(records) as api:
+        api.fail_next(1, status=429, body=rate_limit_body(), when=is_stage_history_read)
+        api.fail_next(2, status=503, body="unavailable", when=is_stage_history_read)
+        run(make_pipeline(tmp_path), api)
+        assert api.count("POST", STAGE_HISTORY_PATH) == batches + 3
+    assert stage_rows(tmp_path) == generated_stage_changes(folder)
+
+
+def test_stage_history_failing_for_good_stops_the_run_naming_the_endpoint(records, tmp_path,
+                                                                          monkeypatch) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "2")
+    pipeline = make_pipeline(tmp_path)
+    with fake(records) as api:
+        api.fail_next(2, status=500, body={"status": "error", "message": "internal error"},
+                      when=is_stage_history_read)
+        with pytest.raises(PipelineStepFailed) as failure:
+            run(pipeline, api)
+    message = str(failure.value)
+    assert f"hubspot: POST {STAGE_HISTORY_PATH} failed: 500" in message
+    assert TOKEN not in message
+    assert pipeline.state.get("sources", {}) == {}  # the deals cursor did not move
+
+
+def test_bad_stage_history_entries_are_set_aside_with_a_reason(tmp_path) -> None:
+    good = {"value": "qualifiedtobuy", "timestamp": hubspot_time(T0), "sourceType": "CRM_UI",
+            "sourceId": "userId:7", "sourceLabel": "Ada", "updatedByUserId": 7}
+    history = [
+        good,
+        {"value": "contractsent", "sourceType": "API"},  # no timestamp
+        {"value": "closedwon", "timestamp": "yesterday", "sourceType": "API"},
+        {"value": "", "timestamp": hubspot_time(T0 + dt.timedelta(hours=1)),
+         "sourceType": "API"},
+    ]
+    record = deal(7000, T0)
+    record["propertiesWithHistory"] = {"dealstage": history}
+    pipeline = make_pipeline(tmp_path)
+    with fake({"deals": [record]}) as api:
+        run(pipeline, api)
+        run(pipeline, api)  # the lag re-reads the deal: still one row and three rejects
+    assert stage_rows(tmp_path) == [("7000", "qualifiedtobuy", T0, "CRM_UI", "userId:7", "Ada", 7)]
+    rejected = query(tmp_path, "select source, location, reason, raw "
+                               "from raw_hubspot._rejected_records order by reason")
+    assert [r[:3] for r in rejected] == [
+        ("hubspot", "crm/v3/objects/deals/batch/read", "missing_timestamp"),
+        ("hubspot", "crm/v3/objects/deals/batch/read", "missing_value"),
+        ("hubspot", "crm/v3/objects/deals/batch/read", "unparseable_timestamp"),
+    ]
+    assert all('"7000"' in r[3] for r in rejected)
+    assert "yesterday" in rejected[2][3]

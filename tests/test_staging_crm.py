@@ -24,8 +24,8 @@ from journeys.stand_ins.posthog import PostHogQueryAPI
 
 NEW_MODELS = (
     "stg_hubspot__contacts", "stg_hubspot__companies", "stg_hubspot__deals",
-    "stg_hubspot__associations", "stg_intercom__contacts", "stg_intercom__conversations",
-    "stg_intercom__conversation_contacts", "stg_posthog__persons",
+    "stg_hubspot__associations", "stg_hubspot__deal_stage_history", "stg_intercom__contacts",
+    "stg_intercom__conversations", "stg_intercom__conversation_contacts", "stg_posthog__persons",
     "stg_posthog__person_distinct_ids",
 )
 # list-API association labels that mark HubSpot's primary association (SOURCES.md 3)
@@ -174,6 +174,26 @@ def test_hubspot_associations_one_row_per_pair(crm) -> None:
                                     "to_id, is_primary from staging.stg_hubspot__associations")
     assert {r[:4]: r[4] for r in rows} == expected
     assert len(rows) == len(expected)
+
+
+def test_hubspot_deal_stage_history_one_row_per_change(crm) -> None:
+    data, folder, truth, _ = crm
+    deals = pages(folder / "hubspot" / "deals", "results")
+    expected = sorted(
+        (d["id"], e["value"], instant(e["timestamp"]), e.get("sourceType"), e.get("sourceId"),
+         e.get("sourceLabel"), None if e.get("updatedByUserId") is None
+         else str(e["updatedByUserId"]))
+        for d in deals for e in d["propertiesWithHistory"]["dealstage"])
+    assert len(expected) == truth["rows"]["hubspot_deal_stage_changes"]
+    staged = query(data.warehouse_db, "select hubspot_deal_id, deal_stage, changed_at, "
+                                      "source_type, source_id, source_label, "
+                                      "updated_by_user_id "
+                                      "from staging.stg_hubspot__deal_stage_history")
+    assert sorted(staged) == expected
+    # a deal's latest change is its current stage
+    latest = query(data.warehouse_db, "select hubspot_deal_id, arg_max(deal_stage, changed_at) "
+                                      "from staging.stg_hubspot__deal_stage_history group by 1")
+    assert dict(latest) == {d["id"]: d["properties"]["dealstage"] for d in deals}
 
 
 def test_intercom_contacts_conversations_and_their_links(crm) -> None:

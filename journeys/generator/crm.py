@@ -4,7 +4,8 @@ Shapes follow SOURCES.md (sections 3 and 4):
 - HubSpot `GET /crm/v3/objects/{contacts|companies|deals}` pages of 100:
   `{"results": [...], "paging": {"next": {"after", "link"}}}`, the last page without
   `paging`; every property value is a string (or null), datetimes ISO with ms and `Z`;
-  associations listed once per label.
+  associations listed once per label. Deals carry `propertiesWithHistory.dealstage` (the
+  list API's shape when asked for it): the stages each deal went through, newest first.
 - Intercom `GET /contacts` (`type: list`, `data`) and `GET /conversations`
   (`type: conversation.list`, `conversations`) pages of 150 with
   `pages.next.starting_after`, absent on the last page; times are unix seconds.
@@ -39,6 +40,18 @@ P_INTERCOM_LEAD_FIRST = 0.25
 LEADS_PER_USER = 0.12
 P_LEAD_IN_INTERCOM = 0.40
 P_EMAIL_NOISE = 0.06
+# the default deal pipeline's open stages in order; a deal closes in closedwon or closedlost
+OPEN_STAGES = (
+    "appointmentscheduled",
+    "qualifiedtobuy",
+    "presentationscheduled",
+    "decisionmakerboughtin",
+    "contractsent",
+)
+CLOSED_STAGES = ("closedwon", "closedlost")
+P_STAGE_VISITED = 0.5  # chance that a deal passes through each open stage on its way
+SALES_REPS = (41_220_001, 41_220_002, 41_220_003)  # HubSpot user ids that move deals
+MS = 1000  # µs in a millisecond: HubSpot's times have millisecond precision
 
 
 def hubspot_time(us: int) -> str:
@@ -47,6 +60,57 @@ def hubspot_time(us: int) -> str:
 
 def unix(us: int) -> int:
     return int(us // sim.US)
+
+
+def _increasing_ms(rng: np.random.Generator, after: int, until: int, n: int) -> list[int]:
+    """`n` strictly increasing whole milliseconds in (`after`, `until`]; 1 ms apart after
+    `after` when the window is shorter than `n` ms."""
+    if n == 0:
+        return []
+    room = until - after
+    if room < n:
+        return [after + 1 + i for i in range(n)]
+    draws = np.sort(rng.integers(1, room - n + 2, n))  # in [1, room - n + 1]
+    return [after + int(d) + i for i, d in enumerate(draws)]
+
+
+def stage_changes(
+    rng: np.random.Generator, final: str, created: int, close: int | None, horizon: int
+) -> list[tuple[str, int]]:
+    """A deal's stage changes as (stage, µs on a whole millisecond), oldest first.
+
+    The deal enters `appointmentscheduled` at `created`, passes through some later open
+    stages in pipeline order, and ends in `final` (its current stage): at `close` for a
+    closed deal, by `horizon` for an open one. Times strictly increase.
+    """
+    closed = final in CLOSED_STAGES
+    last_open = len(OPEN_STAGES) if closed else OPEN_STAGES.index(final)
+    between = [s for s in OPEN_STAGES[1:last_open] if rng.random() < P_STAGE_VISITED]
+    start = created // MS
+    if closed:
+        times = [start, *_increasing_ms(rng, start, close // MS - 1, len(between))]
+        times.append(max(close // MS, times[-1] + 1))
+        stages = [OPEN_STAGES[0], *between, final]
+    else:
+        later = [*between, final] if last_open > 0 else []
+        times = [start, *_increasing_ms(rng, start, horizon // MS, len(later))]
+        stages = [OPEN_STAGES[0], *later]
+    return [(stage, ms * MS) for stage, ms in zip(stages, times, strict=True)]
+
+
+def stage_history(changes: list[tuple[str, int]], owner: int) -> list[dict]:
+    """`propertiesWithHistory.dealstage` for these changes, made by `owner` in HubSpot's
+    UI: `ValueWithTimestamp` entries, newest first."""
+    return [
+        {
+            "value": stage,
+            "timestamp": hubspot_time(at),
+            "sourceType": "CRM_UI",
+            "sourceId": f"userId:{owner}",
+            "updatedByUserId": owner,
+        }
+        for stage, at in reversed(changes)
+    ]
 
 
 def noisy_email(email: str, kind: int) -> str:
@@ -92,6 +156,7 @@ class CrmWriter:
             "conversation": 100_000_001,
         }
         self.crm_only_leads = 0
+        self.deal_stage_changes = 0
         self.conversation_times: list[int] = []
 
     def _id(self, kind: str) -> str:
@@ -230,13 +295,24 @@ class CrmWriter:
                 )
             )
 
+        # stage histories draw from their own stream, so the other records do not move
+        stage_rng = np.random.default_rng([self.plan.seed, 2, chunk_no, 1])
         for c, deals in deals_by_company.items():
             for deal in deals:
                 deal_id = self._id("deal")
                 u = deal["user"]
                 seats = 1 + int(rng.poisson(3))
                 price = 99 if chunk.plan[u] == 2 else 49
-                modified = max(deal["created"], deal["close"] or 0)
+                changes = stage_changes(
+                    stage_rng,
+                    deal["stage"],
+                    deal["created"],
+                    deal["close"],
+                    min(deal["created"] + 30 * sim.DAY, end - sim.SECOND),
+                )
+                owner = SALES_REPS[int(stage_rng.integers(len(SALES_REPS)))]
+                self.deal_stage_changes += len(changes)
+                modified = max(deal["created"], deal["close"] or 0, changes[-1][1])
                 self.hs["deals"].add(
                     self._hubspot_object(
                         deal_id,
@@ -261,6 +337,7 @@ class CrmWriter:
                                 "results": [{"id": deal["contact"], "type": "deal_to_contact"}]
                             },
                         },
+                        {"dealstage": stage_history(changes, owner)},
                     )
                 )
 
@@ -359,14 +436,14 @@ class CrmWriter:
         created: int,
         updated: int,
         associations: dict | None = None,
+        history: dict | None = None,
     ) -> dict:
-        record = {
-            "id": object_id,
-            "properties": properties,
-            "createdAt": hubspot_time(created),
-            "updatedAt": hubspot_time(updated),
-            "archived": False,
-        }
+        record: dict = {"id": object_id, "properties": properties}
+        if history:
+            record["propertiesWithHistory"] = history
+        record.update(
+            createdAt=hubspot_time(created), updatedAt=hubspot_time(updated), archived=False
+        )
         if associations:
             record["associations"] = associations
         return record
@@ -537,6 +614,7 @@ class CrmWriter:
         for kind, staged in self.hs.items():
             counts[f"hubspot_{kind}"] = staged.count
             self._hubspot_pages(kind, staged)
+        counts["hubspot_deal_stage_changes"] = self.deal_stage_changes
         for kind, staged in self.ic.items():
             counts[f"intercom_{kind}"] = staged.count
             self._intercom_pages(kind, staged)

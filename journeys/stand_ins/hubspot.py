@@ -22,6 +22,22 @@ Shapes and limits follow /work/shared/SOURCES.md section 3 and the vendor's page
   HTTP 207. At most 100 inputs a request: HubSpot's changelog
   (https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api)
   has carried both 1000 and 100; the fake enforces the stricter one.
+- Objects batch read `POST /crm/v3/objects/{type}/batch/read`
+  (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/deals/batch/get-deals):
+  `{"inputs":[{"id"}],"properties"?,"propertiesWithHistory"?}`, `?archived=true` for
+  archived records only → `{"status":"COMPLETE","results":[{"id","properties",
+  "propertiesWithHistory"?:{name:[{"value","timestamp","sourceType","sourceId"?,
+  "sourceLabel"?,"updatedByUserId"?}, ... newest first]},"createdAt","updatedAt",
+  "archived"}],"startedAt","completedAt"}`; ids not found come back under `errors`
+  (`OBJECT_NOT_FOUND`, `context.ids`; the message text is this fake's) with HTTP 207. At
+  most 100 inputs, and 50 with `propertiesWithHistory`: past it, HubSpot's 400
+  `VALIDATION_ERROR` "The maximum number of inputs supported in a batch request for
+  property histories is 50. ..." (quoted in
+  https://github.com/activepieces/activepieces/pull/9359). A record's history is its
+  `propertiesWithHistory` as the generator wrote it (the list API's shape when asked for
+  history); a property without one has a single entry, its current value at `createdAt`;
+  `modify` adds an entry for every value it changes. Newest first follows HubSpot's
+  legacy `versions` lists; HubSpot's v3 reference does not state the order.
 - Errors (https://developers.hubspot.com/docs/api/usage-details):
   `{"status":"error","message","correlationId","category"}` for 400/401/403/404; 429 as
   `{"status":"error","message":"You have reached your ten_secondly_rolling limit.",
@@ -74,6 +90,10 @@ LIST_MAX = 100
 SEARCH_MAX = 200
 SEARCH_CAP = 10_000
 BATCH_READ_MAX = 100
+HISTORY_BATCH_READ_MAX = 50  # objects batch read with propertiesWithHistory
+HISTORY_LIMIT_MESSAGE = ("The maximum number of inputs supported in a batch request for "
+                         "property histories is 50. Please reduce the number of items and try "
+                         "again")
 ASSOCIATIONS_PAGE = 500
 MAX_GROUPS, MAX_GROUP_FILTERS, MAX_FILTERS = 5, 10, 25
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -185,6 +205,11 @@ class HubSpotAPI(FakeAPI):
         """Change properties of a record and stamp it modified at `at`."""
         with self._data_lock:
             record = self.get(object_type, object_id)
+            for name, value in properties.items():
+                if record["properties"].get(name) != value:
+                    entry = {"value": value, "timestamp": hubspot_time(at), "sourceType": "API"}
+                    record.setdefault("propertiesWithHistory", {})[name] = [
+                        entry, *property_history(record, name)]
             record["properties"].update(properties)
             record["properties"][MODIFIED[object_type]] = hubspot_time(at)
             record["updatedAt"] = hubspot_time(at)
@@ -204,6 +229,11 @@ class HubSpotAPI(FakeAPI):
         path = f"/crm/v3/objects/{object_type}/search"
         return [r.body for r in self.requests if r.method == "POST" and r.path == path]
 
+    def batch_read_bodies(self, object_type: str) -> list[dict]:
+        """Bodies of every objects batch read of `object_type` that reached the fake."""
+        path = f"/crm/v3/objects/{object_type}/batch/read"
+        return [r.body for r in self.requests if r.method == "POST" and r.path == path]
+
     # -- routing -----------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.token}":
@@ -221,6 +251,8 @@ class HubSpotAPI(FakeAPI):
                     return self._list(object_type, request)
                 if len(parts) == 5 and parts[4] == "search" and request.method == "POST":
                     return self._search(object_type, request)
+                if parts[4:] == ["batch", "read"] and request.method == "POST":
+                    return self._objects_batch_read(object_type, request)
             if (parts[:3] == ["crm", "v4", "associations"] and len(parts) == 7
                     and parts[5:] == ["batch", "read"] and request.method == "POST"):
                 return self._batch_read(parts[3], parts[4], request)
@@ -237,6 +269,7 @@ class HubSpotAPI(FakeAPI):
         archived = (request.param("archived", "false") or "").lower() == "true"
         names = _split(request.param("properties")) or list(DEFAULT_PROPERTIES[object_type])
         with_associations = _split(request.param("associations"))
+        with_history = _split(request.param("propertiesWithHistory"))
         with self._data_lock:
             matching = sorted(
                 (r for r in self.records[object_type] if bool(r.get("archived")) == archived),
@@ -244,7 +277,8 @@ class HubSpotAPI(FakeAPI):
             )
             start = _decode_after(request.param("after"))
             page = matching[start:start + limit]
-            results = [self._render(object_type, r, names, with_associations) for r in page]
+            results = [self._render(object_type, r, names, with_associations, with_history)
+                       for r in page]
         body: dict = {"results": results}
         if start + limit < len(matching):
             after = _encode_after(start + limit)
@@ -303,6 +337,47 @@ class HubSpotAPI(FakeAPI):
             self._search_times.append(now)
         return False
 
+    # -- objects batch read -----------------------------------------------------------------
+    def _objects_batch_read(self, object_type: str, request: Request) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise BadRequest("inputs must be a non-empty list")
+        if not all(isinstance(i, dict) and i.get("id") not in (None, "") for i in inputs):
+            raise BadRequest("every input needs an id")
+        with_history = list(body.get("propertiesWithHistory") or [])
+        if with_history and len(inputs) > HISTORY_BATCH_READ_MAX:
+            raise BadRequest(HISTORY_LIMIT_MESSAGE)
+        if len(inputs) > BATCH_READ_MAX:
+            raise BadRequest(f"Batch read accepts at most {BATCH_READ_MAX} inputs, "
+                             f"got {len(inputs)}")
+        archived = (request.param("archived", "false") or "").lower() == "true"
+        names = list(body.get("properties") or DEFAULT_PROPERTIES[object_type])
+        names += [n for n in ("hs_object_id", "createdate", MODIFIED[object_type])
+                  if n not in names]
+        started = hubspot_time(dt.datetime.now(dt.UTC))
+        results, missing = [], []
+        with self._data_lock:
+            by_id = {str(r.get("id")): r for r in self.records[object_type]
+                     if bool(r.get("archived")) == archived}
+            for object_id in dict.fromkeys(str(i["id"]) for i in inputs):
+                record = by_id.get(object_id)
+                if record is None:
+                    missing.append(object_id)
+                else:
+                    results.append(self._render(object_type, record, names, [], with_history))
+        answer: dict = {"status": "COMPLETE", "results": results, "startedAt": started,
+                        "completedAt": hubspot_time(dt.datetime.now(dt.UTC))}
+        if not missing:
+            return Response(200, answer)
+        answer["numErrors"] = 1
+        answer["errors"] = [{
+            "status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing},
+            "message": f"Could not get some {object_type} objects, they may be deleted or "
+                       "not exist. Check that ids are valid.",
+        }]
+        return Response(207, answer)
+
     # -- associations v4 -----------------------------------------------------------------
     def _batch_read(self, from_type: str, to_type: str, request: Request) -> Response:
         if from_type not in OBJECT_TYPES or to_type not in OBJECT_TYPES:
@@ -353,14 +428,17 @@ class HubSpotAPI(FakeAPI):
     # -- rendering -----------------------------------------------------------------------
     @staticmethod
     def _render(object_type: str, record: dict, names: Iterable[str],
-                with_associations: list[str]) -> dict:
+                with_associations: list[str], with_history: Iterable[str] = ()) -> dict:
         properties = record.get("properties") or {}
         rendered = {k: copy.deepcopy(v) for k, v in record.items()
-                    if k not in ("properties", "associations")}
+                    if k not in ("properties", "associations", "propertiesWithHistory")}
         if isinstance(properties, dict):
             rendered["properties"] = {n: properties.get(n) for n in names}
         else:
             rendered["properties"] = properties
+        if with_history:
+            rendered["propertiesWithHistory"] = {n: copy.deepcopy(property_history(record, n))
+                                                 for n in with_history}
         associations = {t: copy.deepcopy(a) for t, a in (record.get("associations") or {}).items()
                         if t in with_associations}
         if associations:
@@ -369,6 +447,18 @@ class HubSpotAPI(FakeAPI):
 
 
 # -- helpers --------------------------------------------------------------------------------
+def property_history(record: dict, name: str) -> list[dict]:
+    """A property's history, newest first: the record's own `propertiesWithHistory`, else
+    one entry holding the current value as set at `createdAt` (none when it has no value)."""
+    stored = (record.get("propertiesWithHistory") or {}).get(name)
+    if stored is not None:
+        return stored
+    value = (record.get("properties") or {}).get(name)
+    if value is None or value == "":
+        return []
+    return [{"value": value, "timestamp": record.get("createdAt"), "sourceType": "CRM_UI"}]
+
+
 def _int(value: Any, name: str) -> int:
     try:
         return int(value)
