@@ -13,11 +13,12 @@ from journeys.paths import DataDir
 
 LAYERS = ("staging", "intermediate", "marts")
 EXAMPLE_SQL = """\
--- app users by trial outcome
-select trial_outcome, count(*) as persons
+-- trial outcome by first-touch source (persons who signed up)
+select first_touch_source, trial_outcome, count(*) as persons
 from marts.dim_persons
-group by trial_outcome
-order by persons desc;"""
+where signed_up_at is not null
+group by all
+order by first_touch_source, persons desc;"""
 
 
 @dataclass
@@ -47,9 +48,8 @@ def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
                 n: con.execute(f'select count(*) from {layer}."{n}"').fetchone()[0] for n in names
             }
         persons = dict(con.execute(
-            "select case when person_id like 'anon-%' then 'without an app user' "
-            "else 'app users' end, count(distinct person_id) "
-            "from intermediate.int_identity__nodes_resolved group by 1").fetchall())
+            "select case when app_user_id is null then 'without an app user' "
+            "else 'app users' end, count(*) from marts.dim_persons group by 1").fetchall())
     return Summary(
         warehouse=str(data_dir.warehouse_db),
         layers=layers,

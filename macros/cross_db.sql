@@ -54,3 +54,41 @@
 
 {% macro spark__cte_materialized() -%}
 {%- endmacro %}
+
+{#- A JSON object from (key, SQL expression) pairs: the properties of events that
+    Journeys builds itself (CRM touchpoints). Null values are kept as JSON null (Spark's
+    to_json leaves them out). -#}
+{% macro json_object(pairs) -%}
+    {{ return(adapter.dispatch('json_object', 'journeys')(pairs)) }}
+{%- endmacro %}
+
+{% macro json_pairs(pairs) -%}
+    {%- for key, value in pairs -%}
+        '{{ key }}', {{ value }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro default__json_object(pairs) -%}
+    cast(json_build_object({{ journeys.json_pairs(pairs) }}) as {{ journeys.type_json() }})
+{%- endmacro %}
+
+{% macro duckdb__json_object(pairs) -%}
+    json_object({{ journeys.json_pairs(pairs) }})
+{%- endmacro %}
+
+{% macro spark__json_object(pairs) -%}
+    to_json(named_struct({{ journeys.json_pairs(pairs) }}))
+{%- endmacro %}
+
+{#- The type of event properties: JSON where the engine has one (Spark keeps JSON text). -#}
+{% macro type_json() -%}
+    {{ return(adapter.dispatch('type_json', 'journeys')()) }}
+{%- endmacro %}
+
+{% macro default__type_json() -%}
+    json
+{%- endmacro %}
+
+{% macro spark__type_json() -%}
+    string
+{%- endmacro %}

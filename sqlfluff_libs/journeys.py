@@ -63,3 +63,20 @@ def text_to_boolean(column):
 
 def cte_materialized():
     return "materialized"
+
+
+def json_object(pairs):
+    body = ", ".join(f"'{key}', {value}" for key, value in pairs)
+    return f"json_object({body})"
+
+
+def json_pairs(pairs):
+    return ", ".join(f"'{key}', {value}" for key, value in pairs)
+
+
+def type_json():
+    return "json"
+
+
+def seconds_between(start_at, end_at):
+    return f"(cast(epoch_us({end_at}) - epoch_us({start_at}) as double) / 1000000)"

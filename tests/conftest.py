@@ -49,3 +49,29 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Genera
     result = run_dbt(data, "build", quiet=True)
     assert result.ok, f"dbt build failed: {result.statuses}"
     return data, Generated(data.generated)
+
+
+@pytest.fixture(scope="session")
+def full_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Generated]:
+    """Every source: 400 generated users' PostHog exports and app tables, and their HubSpot
+    and Intercom records served by the local stand-ins, ingested and built."""
+    from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
+    from journeys.stand_ins.intercom import IntercomAPI
+
+    data = DataDir(tmp_path_factory.mktemp("full-warehouse")).ensure()
+    generator.generate(data.generated, users=400, seed=5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+        for source in ("posthog-files", "app-files"):
+            run_source(data, source)
+        with (
+            HubSpotAPI(load_generated(data.generated / "hubspot"), search_rate=None) as hubspot,
+            IntercomAPI.from_generated(data.generated) as intercom,
+        ):
+            run_source(data, "hubspot", base_url=hubspot.base_url, access_token=hubspot.token,
+                       search_requests_per_second=50.0)
+            run_source(data, "intercom", base_url=intercom.base_url,
+                       access_token=intercom.token)
+    result = run_dbt(data, "build", quiet=True)
+    assert result.ok, f"dbt build failed: {result.statuses}"
+    return data, Generated(data.generated)

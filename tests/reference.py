@@ -31,6 +31,11 @@ def parse_app_time(text: str) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
+def _descending(text: str) -> tuple[int, ...]:
+    """Sorts text in reverse byte order, so max() keeps the smallest."""
+    return (*(-b for b in text.encode()), 1)  # 1: a prefix sorts before its extensions
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()  # str.strip() removes Unicode white space, NBSP included
 
@@ -208,6 +213,105 @@ class Generated:
             counts[uid] += 1
             last[uid] = max(last.get(uid, event["created_at"]), event["created_at"])
         return counts, last
+
+    def person_of(self, distinct_id: str) -> str:
+        """The person key of a PostHog distinct_id: its app user, else the id itself (the
+        generator plants no shared devices, so an anonymous id is one visitor)."""
+        return self.user_of(distinct_id) or distinct_id
+
+    def first_touch(self) -> dict[str, tuple[str | None, ...]]:
+        """Person -> (utm_source, utm_medium, utm_campaign, referring_domain) of their
+        earliest export event (by timestamp, then uuid) carrying a referring domain or
+        any utm value, taken as one set (SEMANTICS.md, First touch)."""
+        keys = ("utm_source", "utm_medium", "utm_campaign", "$referring_domain")
+        first: dict[str, tuple] = {}
+        for event in self.export_events.values():
+            values = tuple(event["properties"].get(k) or None for k in keys)
+            if not any(values):
+                continue
+            person = self.person_of(event["distinct_id"])
+            order = (event["ts"], event["uuid"])
+            if person not in first or order < first[person][0]:
+                first[person] = (order, values)
+        return {person: values for person, (_, values) in first.items()}
+
+    # -- CRM ----------------------------------------------------------------------------
+    def crm_records(self, system: str, kind: str) -> list[dict]:
+        """Every record of a generated list-API folder (HubSpot `results`, Intercom `data`
+        or `conversations`)."""
+        key = {"hubspot": "results", "intercom": "conversations" if kind == "conversations"
+               else "data"}[system]
+        return [record for page in sorted((self.root / system / kind).glob("page-*.json"))
+                for record in json.loads(page.read_text())[key]]
+
+    @cached_property
+    def user_by_email(self) -> dict[str, str]:
+        return {normalise_email(u["email"]): uid for uid, u in self.users.items()}
+
+    def hubspot_by_user(self) -> dict[str, tuple[str, str | None, str | None, str | None]]:
+        """User -> (contact id, lifecycle stage, company id, company name) of the user's
+        most recently updated HubSpot contact (matched by normalised email; ties by id);
+        the company is the primary association, else `associatedcompanyid`."""
+        names = {c["id"]: c["properties"].get("name") for c in self.crm_records(
+            "hubspot", "companies")}
+        best: dict[str, tuple] = {}
+        for contact in self.crm_records("hubspot", "contacts"):
+            props = contact["properties"]
+            uid = self.user_by_email.get(normalise_email(props.get("email") or ""))
+            if uid is None:
+                continue
+            listed = (contact.get("associations") or {}).get("companies", {}).get("results", [])
+            primary = [a["id"] for a in listed if a["type"] == "contact_to_company"]
+            company = primary[0] if primary else (props.get("associatedcompanyid") or None)
+            order = (dt.datetime.fromisoformat(contact["updatedAt"]), _descending(contact["id"]))
+            row = (contact["id"], props.get("lifecyclestage") or None, company,
+                   names.get(company))
+            if uid not in best or order > best[uid][0]:
+                best[uid] = (order, row)
+        return {uid: row for uid, (_, row) in best.items()}
+
+    def intercom_person(self, contact: dict) -> str:
+        """An Intercom contact's person: its app user (external_id, else email), else the
+        contact itself."""
+        if contact.get("external_id") in self.users:
+            return contact["external_id"]
+        return self.user_by_email.get(normalise_email(contact.get("email") or ""),
+                                      f"intercom:{contact['id']}")
+
+    def intercom_conversations(self) -> tuple[Counter, int]:
+        """(person -> conversations listing them, touchpoints: listed contacts summed over
+        conversations)."""
+        person = {c["id"]: self.intercom_person(c) for c in self.crm_records(
+            "intercom", "contacts")}
+        counts: Counter = Counter()
+        touchpoints = 0
+        for conversation in self.crm_records("intercom", "conversations"):
+            listed = {c["id"] for c in conversation["contacts"]["contacts"]}
+            touchpoints += len(listed)
+            for who in {person.get(c, f"intercom:{c}") for c in listed}:
+                counts[who] += 1
+        return counts, touchpoints
+
+    def deal_stage_touchpoints(self) -> tuple[Counter, list[tuple[str, str | None]]]:
+        """(person -> stage-change touchpoints, (stage, previous stage) of every change of
+        the deals with a contact). Each entry of a deal's `dealstage` history is one
+        touchpoint of each contact associated with the deal; persons are users by contact
+        email, else the contact."""
+        email_of = {c["id"]: normalise_email(c["properties"].get("email") or "")
+                    for c in self.crm_records("hubspot", "contacts")}
+        counts: Counter = Counter()
+        moves = []
+        for deal in self.crm_records("hubspot", "deals"):
+            history = sorted(deal["propertiesWithHistory"]["dealstage"],
+                             key=lambda h: (dt.datetime.fromisoformat(h["timestamp"]), h["value"]))
+            previous = [None, *(h["value"] for h in history[:-1])]
+            listed = (deal.get("associations") or {}).get("contacts", {}).get("results", [])
+            if listed:
+                moves += [(h["value"], p) for h, p in zip(history, previous, strict=True)]
+            for contact in {a["id"] for a in listed}:
+                person = self.user_by_email.get(email_of.get(contact, ""), f"hubspot:{contact}")
+                counts[person] += len(history)
+        return counts, moves
 
     def segments(self) -> dict[str, int]:
         counts, last = self.lifetime_events()

@@ -41,16 +41,16 @@ def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
     out = result.stderr
     assert "0 failed" in out
     assert str(data / "warehouse.duckdb") in out
-    assert "select trial_outcome" in out
+    assert "select first_touch_source, trial_outcome" in out
     truth = json.loads((data / "generated" / "truth.json").read_text())
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        persons = con.execute("select count(*) from marts.dim_persons").fetchone()[0]
-        humans = con.execute("select count(distinct person_id) "
-                             "from intermediate.int_identity__nodes_resolved").fetchone()[0]
-    assert persons == truth["users"] == 150
+        persons, users = con.execute(
+            "select count(*), count(app_user_id) from marts.dim_persons").fetchone()
+    assert users == truth["users"] == 150
     # every human the generator made is one person: app users, anonymous visitors and
     # CRM-only leads, across PostHog, the app's Postgres, HubSpot and Intercom
-    assert humans == truth["humans"]["total"]
+    assert persons == truth["humans"]["total"]
+    assert f"persons: {persons:,}" in out
     with duckdb.connect(str(data / "raw.duckdb"), read_only=True) as con:
         crm = con.execute("select count(*) from raw_hubspot.contacts").fetchone()[0]
     assert crm == truth["rows"]["hubspot_contacts"]
@@ -58,7 +58,7 @@ def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
     again = journeys("demo", "--users", "60", env={"JOURNEYS_DATA_DIR": str(data)})
     assert again.returncode == 0, again.stderr[-3000:]
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from marts.dim_persons").fetchone()[0] == 60
+        assert con.execute("select count(app_user_id) from marts.dim_persons").fetchone()[0] == 60
 
 
 def test_demo_refuses_a_warehouse_it_did_not_make(tmp_path: Path, generated) -> None:

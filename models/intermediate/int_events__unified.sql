@@ -1,10 +1,12 @@
 {#-
     Every event of every source with its person. An event belongs to the person of the
-    id it was sent under (int_identity__nodes_resolved). Events of a contested distinct_id
-    (an anonymous id identified as two app users) are split by time (SEMANTICS.md): each
-    goes to the app user identified on it most recently at or before the event, ordered
-    by (timestamp, uuid); events before the first identification go to the first
-    identified user; a contested id never identified keeps its own person.
+    node it was recorded under (int_identity__nodes_resolved): PostHog and app events
+    under their distinct_id, CRM touchpoints under their HubSpot or Intercom contact.
+    Events of a contested distinct_id (an anonymous id identified as two app users) are
+    split by time (SEMANTICS.md): each goes to the app user identified on it most
+    recently at or before the event, ordered by (timestamp, uuid); events before the
+    first identification go to the first identified user; a contested id never
+    identified keeps its own person.
 -#}
 
 with
@@ -21,9 +23,125 @@ app_events as (
 
 ),
 
+conversations as (
+
+    select * from {{ ref('stg_intercom__conversations') }}
+
+),
+
+conversation_contacts as (
+
+    select * from {{ ref('stg_intercom__conversation_contacts') }}
+
+),
+
+deal_stage_history as (
+
+    select * from {{ ref('stg_hubspot__deal_stage_history') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('stg_hubspot__deals') }}
+
+),
+
+hubspot_associations as (
+
+    select * from {{ ref('stg_hubspot__associations') }}
+
+),
+
 resolved as (
 
     select * from {{ ref('int_identity__nodes_resolved') }}
+
+),
+
+-- an Intercom conversation is a touchpoint of every contact it lists
+conversations_opened as (
+
+    select
+        'intercom-' || conversations.intercom_conversation_id
+        || '-' || conversation_contacts.intercom_contact_id as event_id,
+        'intercom' as source,
+        'intercom:' || conversation_contacts.intercom_contact_id as node_key,
+        conversation_contacts.external_id as distinct_id,
+        'conversation_opened' as event_name,
+        conversations.created_at as occurred_at,
+        {{ journeys.json_object([
+            ('conversation_id', 'conversations.intercom_conversation_id'),
+            ('contact_id', 'conversation_contacts.intercom_contact_id'),
+            ('title', 'conversations.title'),
+            ('state', 'conversations.state'),
+            ('channel', 'conversations.source_type'),
+            ('author_type', 'conversations.source_author_type'),
+        ]) }} as properties
+
+    from conversations
+    inner join conversation_contacts
+        on conversations.intercom_conversation_id = conversation_contacts.intercom_conversation_id
+
+),
+
+-- each entry of a deal's stage history, numbered in time, with the stage it left
+stage_changes as (
+
+    select
+        hubspot_deal_id,
+        deal_stage,
+        changed_at,
+        source_type,
+        lag(deal_stage) over (
+            partition by hubspot_deal_id order by changed_at, deal_stage
+        ) as previous_deal_stage,
+        row_number() over (
+            partition by hubspot_deal_id order by changed_at, deal_stage
+        ) as change_number
+
+    from deal_stage_history
+
+),
+
+-- a deal's stage change is a touchpoint of every contact associated with the deal
+deal_stage_changes as (
+
+    select
+        'hubspot-deal-' || stage_changes.hubspot_deal_id
+        || '-' || cast(stage_changes.change_number as {{ dbt.type_string() }})
+        || '-' || contacts.to_id as event_id,
+        'hubspot' as source,
+        'hubspot:' || contacts.to_id as node_key,
+        cast(null as {{ dbt.type_string() }}) as distinct_id,
+        'deal_stage_changed' as event_name,
+        stage_changes.changed_at as occurred_at,
+        {{ journeys.json_object([
+            ('deal_id', 'stage_changes.hubspot_deal_id'),
+            ('contact_id', 'contacts.to_id'),
+            ('deal_name', 'deals.deal_name'),
+            ('pipeline', 'deals.pipeline'),
+            ('deal_stage', 'stage_changes.deal_stage'),
+            ('previous_deal_stage', 'stage_changes.previous_deal_stage'),
+            ('amount', 'deals.amount'),
+            ('changed_by', 'stage_changes.source_type'),
+        ]) }} as properties
+
+    from stage_changes
+    inner join hubspot_associations as contacts
+        on
+            stage_changes.hubspot_deal_id = contacts.from_id
+            and contacts.from_object_type = 'deal'
+            and contacts.to_object_type = 'contact'
+    left join deals on stage_changes.hubspot_deal_id = deals.hubspot_deal_id
+
+),
+
+touchpoints as (
+
+    select * from conversations_opened
+    union all
+    select * from deal_stage_changes
 
 ),
 
@@ -32,10 +150,15 @@ unioned as (
     select
         event_id,
         'posthog' as source,
+        'distinct_id:' || distinct_id as node_key,
         distinct_id,
         event_name,
         occurred_at,
-        session_id,
+        session_id as posthog_session_id,
+        referring_domain,
+        utm_source,
+        utm_medium,
+        utm_campaign,
         properties
 
     from posthog_events
@@ -45,13 +168,36 @@ unioned as (
     select
         'app-' || event_id as event_id,
         'app' as source,
+        'distinct_id:' || user_id as node_key,
         user_id as distinct_id,
         event_name,
         occurred_at,
-        session_id,
+        session_id as posthog_session_id,
+        cast(null as {{ dbt.type_string() }}) as referring_domain,
+        cast(null as {{ dbt.type_string() }}) as utm_source,
+        cast(null as {{ dbt.type_string() }}) as utm_medium,
+        cast(null as {{ dbt.type_string() }}) as utm_campaign,
         properties
 
     from app_events
+
+    union all
+
+    select
+        event_id,
+        source,
+        node_key,
+        distinct_id,
+        event_name,
+        occurred_at,
+        cast(null as {{ dbt.type_string() }}) as posthog_session_id,
+        cast(null as {{ dbt.type_string() }}) as referring_domain,
+        cast(null as {{ dbt.type_string() }}) as utm_source,
+        cast(null as {{ dbt.type_string() }}) as utm_medium,
+        cast(null as {{ dbt.type_string() }}) as utm_campaign,
+        properties
+
+    from touchpoints
 
 ),
 
@@ -64,7 +210,7 @@ with_node as (
         resolved.anchor_cost
 
     from unioned
-    left join resolved on 'distinct_id:' || unioned.distinct_id = resolved.node_key
+    left join resolved on unioned.node_key = resolved.node_key
 
 ),
 
@@ -149,7 +295,7 @@ latest_identification as (
                     and with_node.event_id >= identifications.identification_id
                 )
             )
-    where with_node.resolution = 'contested'
+    where with_node.resolution = 'contested' and with_node.source in ('posthog', 'app')
 
 ),
 
@@ -172,17 +318,22 @@ final as (
     select
         with_node.event_id,
         with_node.source,
+        with_node.node_key,
         coalesce(
             latest_identification.app_user_id,
             first_identification.app_user_id,
             with_node.node_person_id,
-            'anon-' || {{ journeys.short_md5("'distinct_id:' || with_node.distinct_id") }}
+            'anon-' || {{ journeys.short_md5('with_node.node_key') }}
         ) as person_id,
         with_node.distinct_id,
         with_node.event_name,
         with_node.occurred_at,
-        with_node.session_id,
-        with_node.properties
+        with_node.posthog_session_id,
+        with_node.referring_domain,
+        with_node.utm_source,
+        with_node.utm_medium,
+        with_node.utm_campaign,
+        cast(with_node.properties as {{ journeys.type_json() }}) as properties
 
     from with_node
     left join latest_identification
@@ -193,6 +344,7 @@ final as (
         on
             with_node.distinct_id = first_identification.contested_id
             and with_node.resolution = 'contested'
+            and with_node.source in ('posthog', 'app')
             and first_identification.rank_in_time = 1
 
 )

@@ -2,7 +2,7 @@ with
 
 events as (
 
-    select * from {{ ref('int_events__unified') }}
+    select * from {{ ref('int_events__sessionized') }}
 
 ),
 
@@ -23,6 +23,7 @@ final as (
         events.event_name,
         events.occurred_at,
         events.session_id,
+        events.posthog_session_id,
         events.properties
 
     from events
