@@ -242,6 +242,44 @@ def build(data_dir: Path, dbt_args: tuple[str, ...]) -> None:
     _build(DataDir.resolve(data_dir), dbt_args)
 
 
+# -- lint-plan ---------------------------------------------------------------------------
+
+
+@main.command("lint-plan")
+@data_dir_option
+@click.option("--plan-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding tracking_plan.csv and tracking_plan_properties.csv "
+                   "[default: the project's seeds/].")
+@click.option("--no-data", is_flag=True, help="Check the plan only, not the warehouse.")
+def lint_plan(data_dir: Path, plan_dir: Path | None, no_data: bool) -> None:
+    """Check the tracking plan's naming rules, and what the warehouse saw against it.
+
+    Plan: snake_case object_action names in the past tense (an approved verb), at most 40
+    characters, no two names equal once case and separators are ignored. Data (the last
+    build's marts.fct_tracking_plan_coverage): unknown or removed events arriving are
+    errors; deprecated events and property problems are warnings. Exits 1 on any error.
+    """
+    from journeys import plan as tracking_plan
+
+    try:
+        loaded = tracking_plan.load_plan(plan_dir or tracking_plan.SEEDS_DIR)
+    except tracking_plan.PlanError as error:
+        fail(str(error))
+        raise
+    findings = tracking_plan.lint(loaded)
+    if not no_data:
+        findings += tracking_plan.data_findings(DataDir.resolve(data_dir).warehouse_db)
+    for finding in findings:
+        colour = "red" if finding.severity == "error" else "yellow"
+        console.print(f"[{colour}]{finding.severity}[/]: [bold]{finding.subject}[/]: "
+                      f"{finding.message}", highlight=False)
+    errors = sum(f.severity == "error" for f in findings)
+    console.print(f"tracking plan: {len(loaded.events)} events; {errors} errors, "
+                  f"{len(findings) - errors} warnings")
+    if errors:
+        raise SystemExit(1)
+
+
 # -- demo --------------------------------------------------------------------------------
 
 

@@ -92,3 +92,50 @@
 {% macro spark__type_json() -%}
     string
 {%- endmacro %}
+
+{#- The JSON type of a top-level key whose name is a SQL expression (not a literal):
+    string, number, boolean, object, array or null (JSON null); SQL null when the key is
+    absent. Spark has no JSON type function: it reads the first character of the value. -#}
+{% macro json_type_at(column, key_expression) -%}
+    {{ return(adapter.dispatch('json_type_at', 'journeys')(column, key_expression)) }}
+{%- endmacro %}
+
+{% macro default__json_type_at(column, key_expression) -%}
+    json_typeof(cast({{ column }} as json) -> {{ key_expression }})
+{%- endmacro %}
+
+{% macro duckdb__json_type_at(column, key_expression) -%}
+    case json_type({{ column }}, '$."' || {{ key_expression }} || '"')
+        when 'VARCHAR' then 'string'
+        when 'BIGINT' then 'number'
+        when 'UBIGINT' then 'number'
+        when 'DOUBLE' then 'number'
+        when 'BOOLEAN' then 'boolean'
+        when 'OBJECT' then 'object'
+        when 'ARRAY' then 'array'
+        when 'NULL' then 'null'
+    end
+{%- endmacro %}
+
+{% macro spark__json_type_at(column, key_expression) -%}
+    case substr(regexp_extract(
+        {{ column }}, concat('"', {{ key_expression }}, '"\\s*:\\s*(.)'), 1), 1, 1)
+        when '"' then 'string'
+        when 't' then 'boolean'
+        when 'f' then 'boolean'
+        when 'n' then 'null'
+        when '{' then 'object'
+        when '[' then 'array'
+        when '' then null
+        else 'number'
+    end
+{%- endmacro %}
+
+{#- An event name with case and separators dropped (`Signed_Up` -> `signedup`): names
+    equal here are one event to a reader (journeys/plan.py's `canonical`). -#}
+{% macro canonical_event_name(expression) -%}
+    lower(
+        replace(replace(replace(replace(replace(replace(
+            {{ expression }}, '_', ''), '-', ''), ' ', ''), '.', ''), ':', ''), '/', '')
+    )
+{%- endmacro %}

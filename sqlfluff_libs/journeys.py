@@ -80,3 +80,11 @@ def type_json():
 
 def seconds_between(start_at, end_at):
     return f"(cast(epoch_us({end_at}) - epoch_us({start_at}) as double) / 1000000)"
+
+
+def json_type_at(column, key_expression):
+    return f"json_type({column}, '$.\"' || {key_expression} || '\"')"
+
+
+def canonical_event_name(expression):
+    return f"lower(replace({expression}, '_', ''))"

@@ -1,4 +1,5 @@
-"""Local stand-ins for the SaaS APIs (HubSpot, Intercom, PostHog's query API).
+"""Local stand-ins for the SaaS APIs (HubSpot, Intercom, PostHog's query API and its
+capture endpoint, which receives the PostHog SDK's batches for journeys.track's tests).
 
 Each is a real HTTP server on 127.0.0.1 answering with the vendor's documented JSON
 shapes, pagination, rate-limit and error bodies (SOURCES.md), over a dataset it is

@@ -1,0 +1,15 @@
+-- Events that deprecated in the tracking plan still arrive (accepted; move senders off them).
+-- Data that breaks the plan never fails the build: this warns (SEMANTICS.md).
+{{ config(severity='warn') }}
+
+select
+    event_name,
+    plan_status,
+    similar_planned_event,
+    events,
+    events_last_7d,
+    mistyped_properties,
+    missing_required_properties
+
+from {{ ref('fct_tracking_plan_coverage') }}
+where finding = 'deprecated_event_arriving'
