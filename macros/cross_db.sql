@@ -9,6 +9,11 @@
     ({{ column }} ->> '{{ key }}')
 {%- endmacro %}
 
+{% macro postgres__json_text(column, key) -%}
+    {#- raw JSON columns are jsonb; fixtures and text columns are cast (a no-op on jsonb) -#}
+    (cast({{ column }} as jsonb) ->> '{{ key }}')
+{%- endmacro %}
+
 {% macro duckdb__json_text(column, key) -%}
     json_extract_string({{ column }}, '$."{{ key }}"')
 {%- endmacro %}
@@ -80,13 +85,18 @@
     to_json(named_struct({{ journeys.json_pairs(pairs) }}))
 {%- endmacro %}
 
-{#- The type of event properties: JSON where the engine has one (Spark keeps JSON text). -#}
+{#- The type of event properties: JSON where the engine has one (Postgres: jsonb, which
+    dlt writes and which compares and groups; Spark keeps JSON text). -#}
 {% macro type_json() -%}
     {{ return(adapter.dispatch('type_json', 'journeys')()) }}
 {%- endmacro %}
 
 {% macro default__type_json() -%}
     json
+{%- endmacro %}
+
+{% macro postgres__type_json() -%}
+    jsonb
 {%- endmacro %}
 
 {% macro spark__type_json() -%}

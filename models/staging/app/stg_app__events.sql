@@ -30,7 +30,7 @@ renamed as (
         cast(user_id as {{ dbt.type_string() }}) as user_id,
         name as event_name,
         session_id,
-        properties,
+        cast(properties as {{ journeys.type_json() }}) as properties,
         {{ journeys.to_utc('created_at') }} as occurred_at
 
     from versioned

@@ -1,16 +1,16 @@
 {%- set export_columns = {
     'uuid': dbt.type_string(), 'timestamp': journeys.type_timestamptz(),
     '_inserted_at': journeys.type_timestamptz(), 'created_at': journeys.type_timestamptz(),
-    'event': dbt.type_string(), 'properties': dbt.type_string(),
+    'event': dbt.type_string(), 'properties': journeys.type_json(),
     'distinct_id': dbt.type_string(), 'elements_chain': dbt.type_string(),
-    'person_properties': dbt.type_string(), 'person_id': dbt.type_string(),
+    'person_properties': journeys.type_json(), 'person_id': dbt.type_string(),
     '_source_file': dbt.type_string(),
 } -%}
 {%- set api_columns = {
     'uuid': dbt.type_string(), 'timestamp': journeys.type_timestamptz(),
     'created_at': journeys.type_timestamptz(), 'event': dbt.type_string(),
-    'properties': dbt.type_string(), 'distinct_id': dbt.type_string(),
-    'elements_chain': dbt.type_string(), 'person_properties': dbt.type_string(),
+    'properties': journeys.type_json(), 'distinct_id': dbt.type_string(),
+    'elements_chain': dbt.type_string(), 'person_properties': journeys.type_json(),
     'person_id': dbt.type_string(),
 } -%}
 
@@ -28,7 +28,8 @@ queried as (
 
 ),
 
--- both pipelines in one shape; the query API has no export watermark or file
+-- both pipelines in one shape (properties as JSON, whichever way each loaded them); the
+-- query API has no export watermark or file
 unioned as (
 
     select
@@ -39,9 +40,9 @@ unioned as (
         timestamp,
         created_at,
         _inserted_at,
-        properties,
+        cast(properties as {{ journeys.type_json() }}) as properties,
         elements_chain,
-        person_properties,
+        cast(person_properties as {{ journeys.type_json() }}) as person_properties,
         _source_file,
         'posthog-files' as source_pipeline,
         1 as pipeline_rank
@@ -58,9 +59,9 @@ unioned as (
         timestamp,
         created_at,
         cast(null as {{ journeys.type_timestamptz() }}) as _inserted_at,
-        properties,
+        cast(properties as {{ journeys.type_json() }}) as properties,
         elements_chain,
-        person_properties,
+        cast(person_properties as {{ journeys.type_json() }}) as person_properties,
         cast(null as {{ dbt.type_string() }}) as _source_file,
         'posthog-api' as source_pipeline,
         2 as pipeline_rank
