@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= data
 
-.PHONY: demo test lint bench-generate clean install
+SPARK_STAMP := $(VENV)/.spark-stamp
+
+.PHONY: demo test test-spark lint bench-generate clean install
 
 install: $(STAMP)
 
@@ -21,9 +23,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/journeys demo --data-dir $(DATA_DIR)
 
-## make test: ruff + sqlfluff + the whole pytest suite (the heavy `slow` marker excluded)
+## make test: ruff + sqlfluff + the whole pytest suite (`slow` and `spark` markers excluded)
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not spark"
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+## make test-spark: the same models, unit tests and data tests on Spark (pyspark, Java 17)
+test-spark: $(SPARK_STAMP)
+	$(BIN)/python -m pytest -m spark
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from journeys import generator
 from journeys.dbt import run_dbt
 from journeys.ingest import run_source
 from journeys.paths import DataDir
+from journeys.postgres import embedded_server
 from tests.reference import Generated
 
 GEN_USERS = 1_200
@@ -22,6 +24,17 @@ def _isolated_dlt(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path_factory.getbasetemp() / "dlt-global"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real PostgreSQL server (pgserver) for the run; tests keep to their own schemas
+    or databases. Its `postgresql://` URI."""
+    server = embedded_server(tmp_path_factory.mktemp("pg") / "data")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ Prisma-style names, schema drift, a run killed midway, and secrets kept out of e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
@@ -15,17 +14,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys.ingest import IngestError, run_source
 from journeys.paths import DataDir
-from journeys.postgres import embedded_server, load_app_tables
+from journeys.postgres import load_app_tables
 from pipelines.app_postgres import app_postgres
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = embedded_server(tmp_path_factory.mktemp("pg") / "data")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture

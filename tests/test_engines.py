@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -21,7 +20,6 @@ import pytest
 
 from journeys.dbt import run_dbt
 from journeys.paths import DataDir
-from journeys.postgres import embedded_server
 
 # DuckDB type of a raw column -> the Postgres type dlt gives it on a Postgres destination
 PG_TYPES = {
@@ -43,15 +41,6 @@ COMPARED = {
     "marts.fct_sessions": "session_id",
     "marts.fct_tracking_plan_coverage": "event_name",
 }
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = embedded_server(tmp_path_factory.mktemp("pg-engine") / "data")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 def target_env(dsn: str, database: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,3 +142,19 @@ def test_postgres_resolves_the_same_persons_events_and_sessions_as_duckdb(
             assert len(pg_rows) == len(duck_rows) > 0, relation
             differing = [(d, p) for d, p in zip(duck_rows, pg_rows, strict=True) if d != p]
             assert differing == [], f"{relation}: {len(differing)} differ, first {differing[0]}"
+
+
+@pytest.mark.spark
+def test_every_model_unit_test_and_data_test_builds_on_spark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same build on Spark (dbt-spark's in-process session, `make test-spark`):
+    nothing ingested, so every source reads as empty and the build runs every unit test
+    (the identity rules among them) on Spark SQL."""
+    monkeypatch.setenv("JOURNEYS_TARGET", "spark")
+    data = DataDir(tmp_path).ensure()
+    result = run_dbt(data, "build", quiet=True)
+    assert result.ok, result.statuses
+    assert result.count("unit_test", "pass") >= 32
+    assert result.count("model", "success") >= 23
+    assert (data.root / "spark-warehouse").is_dir()  # the warehouse lives in the data dir

@@ -25,7 +25,6 @@ from journeys.capture import (
     TrackingPlanViolation,
 )
 from journeys.generator.app import SCHEMA_SQL
-from journeys.postgres import embedded_server
 from journeys.stand_ins.posthog_capture import PostHogCapture
 
 KEY = "phc_journeys_test_key"
@@ -339,15 +338,6 @@ def test_importing_the_package_does_not_import_the_sdk() -> None:
 
 
 # -- the app's Postgres events table ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server = embedded_server(tmp_path_factory.mktemp("pg-track") / "data")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture
