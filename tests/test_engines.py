@@ -1,10 +1,11 @@
-"""The same models on PostgreSQL: every model, unit test and data test builds on a real
-server (pgserver), and on the same raw data Postgres resolves exactly the persons,
-events and sessions DuckDB does.
+"""The same models on PostgreSQL and Spark. On a real Postgres server (pgserver) every
+model, unit test and data test builds, and on the same raw data Postgres resolves exactly
+the persons, events and sessions DuckDB does. On Spark (dbt-spark's in-process session,
+marker `spark`, `make test-spark`) every model, unit test and data test builds.
 
 The DuckDB answers are checked against tests/reference.py elsewhere (test_core_marts,
-test_warehouse); here the two engines must agree row for row, so engine-specific SQL
-(JSON, Unicode trimming, byte-order collation, md5, timestamps) cannot drift apart."""
+test_warehouse); here the engines must agree row for row, so engine-specific SQL (JSON,
+Unicode trimming, byte-order collation, md5, timestamps) cannot drift apart."""
 
 from __future__ import annotations
 
