@@ -9,11 +9,6 @@
     ({{ column }} ->> '{{ key }}')
 {%- endmacro %}
 
-{% macro postgres__json_text(column, key) -%}
-    {#- raw JSON columns are jsonb; fixtures and text columns are cast (a no-op on jsonb) -#}
-    (cast({{ column }} as jsonb) ->> '{{ key }}')
-{%- endmacro %}
-
 {% macro duckdb__json_text(column, key) -%}
     json_extract_string({{ column }}, '$."{{ key }}"')
 {%- endmacro %}

@@ -31,32 +31,38 @@ nodes as (
 
 ),
 
-anchors as {{ journeys.cte_materialized() }} (
-
-    select node_key from nodes
-    where is_anchor
-
-),
-
--- links walked in both directions, never into an anchor (no path passes through one),
--- plus a zero-cost stay for every node so each pass carries the previous one forward
-steps as {{ journeys.cte_materialized() }} (
+-- every link, read in both directions
+directed_links as (
 
     select
         node_a as from_node,
         node_b as to_node,
-        case when is_person_id_link = 1 then {{ person_id_link_cost }} else 1 end as path_cost
+        is_person_id_link
     from links
-    where node_b not in (select anchors.node_key from anchors)
 
     union all
 
     select
         node_b as from_node,
         node_a as to_node,
-        case when is_person_id_link = 1 then {{ person_id_link_cost }} else 1 end as path_cost
+        is_person_id_link
     from links
-    where node_a not in (select anchors.node_key from anchors)
+
+),
+
+-- the steps a path may take: never into an anchor (no path passes through one), plus a
+-- zero-cost stay for every node so each pass carries the previous one forward
+steps as {{ journeys.cte_materialized() }} (
+
+    select
+        directed_links.from_node,
+        directed_links.to_node,
+        case
+            when directed_links.is_person_id_link = 1 then {{ person_id_link_cost }} else 1
+        end as path_cost
+    from directed_links
+    inner join nodes as to_nodes on directed_links.to_node = to_nodes.node_key
+    where not to_nodes.is_anchor
 
     union all
 
@@ -78,7 +84,8 @@ paths_0 as (
         node_key as min_anchor,
         node_key as max_anchor
 
-    from anchors
+    from nodes
+    where is_anchor
 
 ),
 

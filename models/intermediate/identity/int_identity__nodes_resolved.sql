@@ -42,24 +42,33 @@ unresolved as {{ journeys.cte_materialized() }} (
 
 ),
 
--- links among contested and unreached nodes, both ways, plus a stay for every such node
-component_steps as {{ journeys.cte_materialized() }} (
+-- links among contested and unreached nodes
+unresolved_links as (
 
     select
-        links.node_a as from_node,
-        links.node_b as to_node
+        links.node_a,
+        links.node_b
+
     from links
     inner join unresolved as unresolved_a on links.node_a = unresolved_a.node_key
     inner join unresolved as unresolved_b on links.node_b = unresolved_b.node_key
+
+),
+
+-- those links read both ways, plus a stay for every such node
+component_steps as {{ journeys.cte_materialized() }} (
+
+    select
+        node_a as from_node,
+        node_b as to_node
+    from unresolved_links
 
     union all
 
     select
-        links.node_b as from_node,
-        links.node_a as to_node
-    from links
-    inner join unresolved as unresolved_a on links.node_a = unresolved_a.node_key
-    inner join unresolved as unresolved_b on links.node_b = unresolved_b.node_key
+        node_b as from_node,
+        node_a as to_node
+    from unresolved_links
 
     union all
 
