@@ -9,22 +9,28 @@ a message naming this source, the endpoint and what to check.
 
 - **Keyset paging.** The endpoint has no cursor and refuses OFFSET for personal keys, so
   every table is read `ORDER BY <key> LIMIT page_size`, the next page starting strictly
-  after the last row's key (`(timestamp, uuid) > (…)` for events). A page shorter than the
-  LIMIT is the last one. Rows sharing a timestamp across a page edge are neither lost nor
-  read twice. `page_size` is at most 50 000, PostHog's cap on a LIMIT.
-- **Events: incremental on `timestamp` with an overlap.** The cursor is the largest
-  `timestamp` loaded (never later than the moment the run started, so a client clock
-  running ahead cannot push it past events still to arrive). Each run re-reads from
-  `cursor - overlap_seconds`, which picks up events that reached PostHog late with a
-  timestamp inside that window; the re-read rows merge on `uuid`. An event arriving later
-  than the overlap is not seen by this pipeline: the batch-export pipeline, cut on
-  `_inserted_at`, is the complete record (or run a backfill with a larger overlap).
+  after the last row's key (`(created_at, uuid) > (…)` for events). A page shorter than
+  the LIMIT is the last one. Rows sharing a key value across a page edge are neither lost
+  nor read twice. `page_size` is at most 50 000, PostHog's cap on a LIMIT.
+- **Events: incremental on `created_at`, bounded by a `timestamp` lookback** (SOURCES.md
+  section 6 row 15). `created_at` is when PostHog received the event, so an event whose
+  `timestamp` is hours or days old (a mobile app's offline queue) but that arrived after
+  the last run is new to this one. Each run reads `created_at >= cursor - overlap_seconds`
+  (the overlap re-reads events PostHog stamped before the cursor but stored after it) and
+  `timestamp >= that - lookback_days`: the events table is partitioned and sorted by
+  `timestamp`, and this bound is what lets ClickHouse skip the rest of it. An event that
+  reached PostHog more than `lookback_days` after its timestamp is therefore not read
+  (run once with a larger `lookback_days` to fetch it; the batch exports, cut on
+  `_inserted_at`, have it either way). The first run reads everything. The cursor is the
+  largest `created_at` loaded, never later than the moment the run started.
 - **Where the cursor lives:** resource state,
   `pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]["cursor"]`
-  (`{"timestamp": ISO-8601 UTC}`). It commits with the load package, so a run that fails
-  re-reads from the old cursor. Resource state rather than `dlt.sources.incremental`:
-  rejected rows leave the same resource for `_rejected_records` and carry no cursor
-  column, and the keyset loop needs the boundary itself.
+  (`{"created_at": ISO-8601 UTC}`; a `{"timestamp": …}` cursor of an older version is
+  read as a `created_at` one, which re-reads rather than skips). It commits with the load
+  package, so a run that fails re-reads from the old cursor. Resource state rather than
+  `dlt.sources.incremental`: rejected rows leave the same resource for
+  `_rejected_records` and carry no cursor column, and the keyset loop needs the boundary
+  itself.
 - **Merge.** `api_events` on `uuid` (delete-insert, the most recently ingested copy by
   `created_at` winning, as ClickHouse can hold a uuid twice); `api_persons` on `id`;
   `api_person_distinct_ids` on `distinct_id`. Persons have no change timestamp in HogQL,
@@ -33,12 +39,16 @@ a message naming this source, the endpoint and what to check.
   timezone (`timezone`) and are parsed by their offset (a value without one is read in
   that timezone), never compared as text. `properties` arrives as a JSON string and loads
   as a JSON column. Event rows are checked with the file pipeline's rules
-  (`posthog_files.validate`); a bad row goes to `_rejected_records` with its reason.
+  (`posthog_files.validate`: no `uuid` or `distinct_id`, null, `''` or blank, or an
+  unparseable timestamp, is rejected), persons without an `id` and mappings without a
+  `distinct_id` or `person_id` likewise; a bad row goes to `_rejected_records` with its
+  reason, once however often it is re-read, and never serves as a paging key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -53,13 +63,14 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from dlt.sources.helpers.rest_client.redaction import sanitize_url
 from dlt.sources.helpers.rest_client.utils import join_url
 
-from pipelines.posthog_files import json_text
+from pipelines.posthog_files import is_missing, json_text
 from pipelines.posthog_files import validate as validate_event
 from pipelines.quarantine import Rejects
 
 SOURCE = "posthog_api"
 MAX_PAGE_SIZE = 50_000  # PostHog's cap on an explicit HogQL LIMIT
-DEFAULT_OVERLAP_SECONDS = 3_600
+DEFAULT_OVERLAP_SECONDS = 3_600  # re-read on created_at: stamped, not yet stored
+DEFAULT_LOOKBACK_DAYS = 3  # how old (by timestamp) an event may be when PostHog receives it
 REFRESH = "force_blocking"  # "blocking" may answer from a cache up to 6 h old
 UTC = dt.UTC
 
@@ -143,20 +154,26 @@ def hogql_datetime(value: dt.datetime) -> str:
 
 
 def events_query(
-    since: dt.datetime | None, after: tuple[dt.datetime, str] | None, limit: int
+    since: dt.datetime | None,
+    earliest: dt.datetime | None,
+    after: tuple[dt.datetime, str] | None,
+    limit: int,
 ) -> str:
-    """One page of events from `since` on, strictly after the keyset `after`."""
+    """One page of events received (`created_at`) from `since` on, with a `timestamp`
+    from `earliest` on, strictly after the keyset `after` on (created_at, uuid)."""
     conditions = []
     if since is not None:
-        conditions.append(f"timestamp >= {hogql_datetime(since)}")
+        conditions.append(f"created_at >= {hogql_datetime(since)}")
+    if earliest is not None:
+        conditions.append(f"timestamp >= {hogql_datetime(earliest)}")
     if after is not None:
         moment, uuid = after
         conditions.append(
-            f"(timestamp, uuid) > ({hogql_datetime(moment)}, toUUID({hogql_string(uuid)}))"
+            f"(created_at, uuid) > ({hogql_datetime(moment)}, toUUID({hogql_string(uuid)}))"
         )
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     select = ", ".join(expression for expression, _ in EVENT_SELECT)
-    return f"SELECT {select} FROM events{where} ORDER BY timestamp, uuid LIMIT {limit}"
+    return f"SELECT {select} FROM events{where} ORDER BY created_at, uuid LIMIT {limit}"
 
 
 def persons_query(after: str | None, limit: int) -> str:
@@ -291,19 +308,19 @@ def keyset_pages(
 
 
 def _event_key(rows: list[dict], zone: dt.tzinfo) -> tuple[dt.datetime, str] | None:
-    """(timestamp, uuid) of the last row that has both. Rows after it (their timestamp
-    does not parse, so they are rejected) come again at the top of the next page, whose
-    rejects merge with these; paging still moves forward."""
+    """(created_at, uuid) of the last row that has both (a blank uuid is none). Rows
+    after it (rejected: their key does not read) come again at the top of the next page,
+    whose rejects merge with these; paging still moves forward."""
     for row in reversed(rows):
-        moment = read_datetime(row.get("timestamp"), zone)
-        if isinstance(moment, dt.datetime) and row.get("uuid"):
+        moment = read_datetime(row.get("created_at"), zone)
+        if isinstance(moment, dt.datetime) and not is_missing(row.get("uuid")):
             return moment.astimezone(UTC), str(row["uuid"])
     return None
 
 
 def _column_key(column: str) -> Callable[[list[dict], dt.tzinfo], str | None]:
     def key(rows: list[dict], zone: dt.tzinfo) -> str | None:
-        values = [row.get(column) for row in rows if row.get(column) not in (None, "")]
+        values = [row.get(column) for row in rows if not is_missing(row.get(column))]
         return str(values[-1]) if values else None
 
     return key
@@ -313,10 +330,17 @@ def _raw(row: dict) -> str:
     return orjson.dumps(row, default=str).decode()
 
 
-def _reject(rejects: Rejects, location: str, reason: str, row: dict) -> None:
-    """Keyed by the row's own id, so re-reading it (the overlap) does not count it twice."""
+def _reject(rejects: Rejects, table: str, key: str, reason: str, row: dict) -> None:
+    """Keyed by the row's own id, so re-reading it (the overlap) does not count it twice;
+    a row without one by a digest of the row as sent, so two such rows stay two."""
+    raw = _raw(row)
+    if is_missing(row.get(key)):
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        location = f"{table} without {key} sha256={digest}"
+    else:
+        location = f"{table} {key}={row[key]}"
     one = Rejects(rejects.source, location)
-    one.add(0, reason, _raw(row))
+    one.add(0, reason, raw)
     rejects.rows.extend(one.rows)
 
 
@@ -343,25 +367,40 @@ def _event_record(row: dict, zone: dt.tzinfo) -> dict:
 
 
 # -- resources -------------------------------------------------------------------------
+def _stored_cursor(state: dict) -> dt.datetime | None:
+    """The `created_at` cursor; an older version's `timestamp` cursor stands in for it
+    (every event received after it is re-read, none is skipped)."""
+    saved = state.get("cursor") or {}
+    value = saved.get("created_at") or saved.get("timestamp")
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def event_bounds(
+    cursor: dt.datetime | None, overlap_seconds: int, lookback_days: int
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(received since, happened since) for a run starting from `cursor`."""
+    if cursor is None:
+        return None, None
+    since = cursor - dt.timedelta(seconds=overlap_seconds)
+    return since, since - dt.timedelta(days=lookback_days)
+
+
 @dlt.resource(name="api_events", primary_key="uuid", write_disposition=MERGE)
 def api_events(
-    client: RESTClient, path: str, page_size: int, overlap_seconds: int
+    client: RESTClient, path: str, page_size: int, overlap_seconds: int, lookback_days: int
 ) -> Iterator[Any]:
-    """Events from (cursor - overlap) on, in (timestamp, uuid) order."""
+    """Events received since (cursor - overlap) that happened at most `lookback_days`
+    before that, in (created_at, uuid) order."""
     state = dlt.current.resource_state()
     started = dt.datetime.now(UTC)
-    cursor = state.get("cursor", {}).get("timestamp")
-    since = (
-        dt.datetime.fromisoformat(cursor) - dt.timedelta(seconds=overlap_seconds)
-        if cursor
-        else None
-    )
+    cursor = _stored_cursor(state)
+    since, earliest = event_bounds(cursor, overlap_seconds, lookback_days)
     pages = keyset_pages(
         client,
         path,
         "journeys_events",
         page_size,
-        lambda after: events_query(since, after, page_size),
+        lambda after: events_query(since, earliest, after, page_size),
         _event_key,
     )
     for rows, zone in pages:
@@ -370,21 +409,22 @@ def api_events(
         for row in rows:
             valid, reason = validate_event(_event_record(row, zone))
             if reason:
-                _reject(rejects, f"events uuid={row.get('uuid')}", reason, row)
+                _reject(rejects, "events", "uuid", reason, row)
             else:
                 good.append(valid)
         if good:
             yield _table_item(good, EVENT_SCHEMA, EVENT_HINTS)
-            newest = min(max(row["timestamp"] for row in good), started)
-            if cursor is None or newest > dt.datetime.fromisoformat(cursor):
-                cursor = newest.isoformat()
-                state["cursor"] = {"timestamp": cursor}
+            received = [row["created_at"] for row in good if row.get("created_at")]
+            newest = min(max(received), started) if received else None
+            if newest is not None and (cursor is None or newest > cursor):
+                cursor = newest
+                state["cursor"] = {"created_at": cursor.isoformat()}
         if rejects:
             yield rejects.table_item()
 
 
 def validate_person(row: dict, zone: dt.tzinfo) -> tuple[dict | None, str | None]:
-    if row.get("id") in (None, ""):
+    if is_missing(row.get("id")):
         return None, "missing_id"
     created = read_datetime(row.get("created_at"), zone)
     if created is not None and not isinstance(created, dt.datetime):
@@ -406,7 +446,7 @@ def validate_person(row: dict, zone: dt.tzinfo) -> tuple[dict | None, str | None
 
 def validate_distinct_id(row: dict, zone: dt.tzinfo) -> tuple[dict | None, str | None]:
     for name in ("distinct_id", "person_id"):
-        if row.get(name) in (None, ""):
+        if is_missing(row.get(name)):
             return None, f"missing_{name}"
     return {"distinct_id": str(row["distinct_id"]), "person_id": str(row["person_id"])}, None
 
@@ -436,7 +476,7 @@ def _full_table(
         for row in rows:
             valid, reason = check(row, zone)
             if reason:
-                _reject(rejects, f"{table} {key}={row.get(key)}", reason, row)
+                _reject(rejects, table, key, reason, row)
             else:
                 good.append(valid)
         if good:
@@ -478,7 +518,9 @@ def api_person_distinct_ids(client: RESTClient, path: str, page_size: int) -> It
 
 
 # -- source ----------------------------------------------------------------------------
-def _check_settings(base_url: str, project_id: str, page_size: int, overlap: int) -> str:
+def _check_settings(
+    base_url: str, project_id: str, page_size: int, overlap: int, lookback_days: int
+) -> str:
     if not str(base_url).startswith(("http://", "https://")):
         raise ValueError(
             f"{SOURCE}: base_url must be an http(s) URL such as https://us.posthog.com or "
@@ -494,6 +536,12 @@ def _check_settings(base_url: str, project_id: str, page_size: int, overlap: int
         )
     if overlap < 0:
         raise ValueError(f"{SOURCE}: overlap_seconds cannot be negative, got {overlap}")
+    if lookback_days < 0:
+        raise ValueError(
+            f"{SOURCE}: lookback_days cannot be negative, got {lookback_days} (days an event's "
+            "timestamp may lie before the moment PostHog received it; default "
+            f"{DEFAULT_LOOKBACK_DAYS})"
+        )
     return f"api/projects/{quote(project, safe='@')}/query/"
 
 
@@ -504,16 +552,18 @@ def posthog_api(
     personal_api_key: str = dlt.secrets.value,
     page_size: int = 10_000,
     overlap_seconds: int = DEFAULT_OVERLAP_SECONDS,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> Sequence[Any]:
     """Events, persons and distinct-id mappings of one PostHog project, through HogQL.
 
     Config (dlt providers): `SOURCES__POSTHOG_API__BASE_URL`, `..._PROJECT_ID`,
-    `..._PERSONAL_API_KEY` (secret), `..._PAGE_SIZE`, `..._OVERLAP_SECONDS`.
+    `..._PERSONAL_API_KEY` (secret), `..._PAGE_SIZE`, `..._OVERLAP_SECONDS`,
+    `..._LOOKBACK_DAYS`.
     """
-    path = _check_settings(base_url, project_id, page_size, overlap_seconds)
+    path = _check_settings(base_url, project_id, page_size, overlap_seconds, lookback_days)
     client = RESTClient(base_url=base_url, auth=BearerTokenAuth(personal_api_key))
     return (
-        api_events(client, path, page_size, overlap_seconds),
+        api_events(client, path, page_size, overlap_seconds, lookback_days),
         api_persons(client, path, page_size),
         api_person_distinct_ids(client, path, page_size),
     )

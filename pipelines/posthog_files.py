@@ -103,17 +103,22 @@ def json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
+def is_missing(value: Any) -> bool:
+    """Null, `''` and blank (white space only) are all no value (SEMANTICS.md, "Clean
+    rows first"); anything else is a value, compared exactly, never trimmed."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def validate(record: Any) -> tuple[dict | None, str | None]:
     """(row ready to load, None) or (None, reason it is rejected)."""
     if not isinstance(record, dict):
         return None, "not_a_json_object"
     for name in REQUIRED:
-        value = record.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if is_missing(record.get(name)):
             return None, f"missing_{name}"
     row = dict(record)
     for name in TIMESTAMPS:
-        if row.get(name) in (None, ""):
+        if is_missing(row.get(name)):
             row[name] = None
             continue
         try:

@@ -126,6 +126,55 @@ def test_bad_rows_are_kept_aside_with_reason_and_line(data, tmp_path) -> None:
                                        "rejected_at"]
 
 
+def test_empty_and_blank_ids_are_missing_ids_in_jsonl_and_parquet(data, tmp_path) -> None:
+    """SEMANTICS.md, Clean rows first: null, '' and blank (any white space, NBSP too) are
+    no uuid / distinct_id; an id with white space around a value is kept exactly."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    lines = [
+        export_line("ok"),
+        export_line(""),
+        export_line("   "),
+        export_line("\u00a0\t"),
+        export_line("d-empty", distinct_id=""),
+        export_line("d-blank", distinct_id=" \n "),
+        export_line(" padded ", distinct_id=" x "),
+    ]
+    (folder / "a.jsonl").write_text("\n".join(lines) + "\n")
+    micros = pa.timestamp("us", tz="UTC")
+    pq.write_table(
+        pa.table(
+            {
+                "uuid": ["pq-ok", "", "  ", None, "pq-d-blank"],
+                "timestamp": pa.array([1_777_636_800_000_000] * 5, micros),
+                "event": ["$pageview"] * 5,
+                "distinct_id": ["d", "d", "d", "d", "\t"],
+            }
+        ),
+        folder / "b.parquet",
+    )
+    result = run_source(data, "posthog-files", str(folder))
+    loaded = query(data, "select uuid, distinct_id from raw_posthog.events order by uuid")
+    assert loaded == [(" padded ", " x "), ("ok", "anon-1"), ("pq-ok", "d")]
+    assert result.rows_rejected == 9
+    rejected = query(
+        data,
+        "select regexp_extract(location, '[^/]+$'), position, reason "
+        "from raw_posthog._rejected_records order by 1, 2",
+    )
+    assert rejected == [
+        ("a.jsonl", 2, "missing_uuid"),
+        ("a.jsonl", 3, "missing_uuid"),
+        ("a.jsonl", 4, "missing_uuid"),
+        ("a.jsonl", 5, "missing_distinct_id"),
+        ("a.jsonl", 6, "missing_distinct_id"),
+        ("b.parquet", 2, "missing_uuid"),
+        ("b.parquet", 3, "missing_uuid"),
+        ("b.parquet", 4, "missing_uuid"),
+        ("b.parquet", 5, "missing_distinct_id"),
+    ]
+
+
 def test_gzip_and_parquet_exports_load_like_jsonl(data, tmp_path) -> None:
     folder = tmp_path / "exports"
     folder.mkdir()

@@ -8,6 +8,7 @@ each test plants, never from what the pipeline reports."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import traceback
 import uuid as uuidlib
@@ -16,13 +17,19 @@ from pathlib import Path
 
 import dlt
 import duckdb
+import orjson
 import pytest
 import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
 from journeys.stand_ins.posthog import PostHogQueryAPI
-from pipelines.posthog_api import posthog_api
+from pipelines.posthog_api import (
+    events_query,
+    posthog_api,
+    validate_distinct_id,
+    validate_person,
+)
 
 PROJECT = "4242"
 QUERY_PATH = f"/api/projects/{PROJECT}/query/"
@@ -224,8 +231,8 @@ def test_reruns_add_nothing_and_pick_up_late_and_new_events(
         f"'{uid(8)}', '{uid(9)}')",
     ) == [(4,)]
     cursor = pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]["cursor"]
-    last = T0 + dt.timedelta(minutes=6)  # event 10
-    assert dt.datetime.fromisoformat(cursor["timestamp"]) == last
+    last = T0 + dt.timedelta(minutes=6)  # event 10, received 2 s later
+    assert dt.datetime.fromisoformat(cursor["created_at"]) == last + dt.timedelta(seconds=2)
 
     pipeline.run(posthog_api(page_size=3, overlap_seconds=3600))
     assert rows(pipeline, count) == [(10, 10)]
@@ -234,10 +241,12 @@ def test_reruns_add_nothing_and_pick_up_late_and_new_events(
 
     small.add_events(
         [
-            event(11, last - dt.timedelta(minutes=30)),  # late: inside the 1 h overlap
+            # received 30 min before the cursor but stored after the last run read
+            # (ClickHouse ingestion lag): inside the 1 h re-read of created_at
+            event(11, last - dt.timedelta(minutes=30)),
             event(12, last + dt.timedelta(minutes=4)),  # new
             event(13, last + dt.timedelta(minutes=5)),  # new
-            event(14, last - dt.timedelta(hours=2)),  # later than the overlap: not seen
+            event(14, last - dt.timedelta(hours=2)),  # received before the re-read: not seen
         ]
     )
     pipeline.run(posthog_api(page_size=3, overlap_seconds=3600))
@@ -246,12 +255,101 @@ def test_reruns_add_nothing_and_pick_up_late_and_new_events(
     assert {uid(11), uid(12), uid(13)} <= loaded
     assert uid(14) not in loaded  # the documented limit of the overlap
     cursor = pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]["cursor"]
-    assert dt.datetime.fromisoformat(cursor["timestamp"]) == last + dt.timedelta(minutes=5)
+    assert dt.datetime.fromisoformat(cursor["created_at"]) == last + dt.timedelta(
+        minutes=5, seconds=2
+    )
     # every query asked for fresh results, never the 6-hour cache
     assert {r.body["refresh"] for r in small.requests} == {"force_blocking"}
-    # the third run started one hour before the cursor of the second
+    # the third run read what was received from one hour before the second's cursor
+    # (09:06:02 UTC), with timestamps from three days before that
     third_run_first = [q for q in queries(small) if "FROM events" in q][-2]
-    assert "timestamp >= toDateTime('2026-03-01T09:06:00.000000+00:00')" in third_run_first
+    assert "created_at >= toDateTime('2026-03-01T09:06:02.000000+00:00')" in third_run_first
+    assert "timestamp >= toDateTime('2026-02-26T09:06:02.000000+00:00')" in third_run_first
+    assert "ORDER BY created_at, uuid" in third_run_first
+
+
+# -- 2b. late events: received now, happened hours or days ago ------------------------------
+def received(n: int, age: dt.timedelta, at: dt.datetime) -> dict:
+    """An event PostHog received at `at` that happened `age` earlier (an offline queue)."""
+    row = event(n, at - age)
+    row["created_at"] = at.isoformat()
+    return row
+
+
+LATE_AGES = [  # 15 ages between 5 minutes and 3 days, picked by hand
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=20),
+    dt.timedelta(hours=1),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=5),
+    dt.timedelta(hours=12),
+    dt.timedelta(days=1),
+    dt.timedelta(days=1, hours=6),
+    dt.timedelta(days=1, hours=18),
+    dt.timedelta(days=2),
+    dt.timedelta(days=2, hours=6),
+    dt.timedelta(days=2, hours=12),
+    dt.timedelta(days=2, hours=20),
+    dt.timedelta(days=2, hours=23, minutes=59),
+    dt.timedelta(days=3),
+]
+
+
+def test_late_events_received_after_the_cursor_land_on_the_next_run(
+    small: PostHogQueryAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = make_pipeline(tmp_path)
+    pipeline.run(posthog_api(page_size=4))
+    first_cursor = T0 + dt.timedelta(minutes=6, seconds=2)  # event 10 was received then
+    state = pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]
+    assert dt.datetime.fromisoformat(state["cursor"]["created_at"]) == first_cursor
+
+    # ten minutes after the first run PostHog receives 15 late events, some a few at
+    # the same instant (so (created_at, uuid) ties cross page edges), and one 4 days old
+    now = first_cursor + dt.timedelta(minutes=10)
+    late = [
+        received(100 + i, age, now + dt.timedelta(seconds=i // 3))
+        for i, age in enumerate(LATE_AGES)
+    ]
+    too_old = received(200, dt.timedelta(days=4), now)
+    small.add_events([*late, too_old])
+    pipeline.run(posthog_api(page_size=4))
+
+    count = "select count(*), count(distinct uuid) from raw_posthog.api_events"
+    assert rows(pipeline, count) == [(25, 25)]  # 10 + 15, each once
+    loaded = {r[0] for r in rows(pipeline, "select uuid from raw_posthog.api_events")}
+    assert loaded == {uid(n) for n in range(1, 11)} | {uid(100 + i) for i in range(15)}
+    # happened 4 days before it was received, more than lookback_days (3): not read
+    assert uid(200) not in loaded
+    assert not table_exists(pipeline, "_rejected_records")
+    state = pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]
+    assert dt.datetime.fromisoformat(state["cursor"]["created_at"]) == now + dt.timedelta(
+        seconds=14 // 3
+    )
+    # a rerun re-reads the last hour of receipts and adds nothing
+    pipeline.run(posthog_api(page_size=4))
+    assert rows(pipeline, count) == [(25, 25)]
+    # one run with a longer lookback (a backfill, set as the README says) fetches the
+    # 4-day-old event too
+    monkeypatch.setenv("SOURCES__POSTHOG_API__LOOKBACK_DAYS", "7")
+    pipeline.run(posthog_api(page_size=4))
+    assert rows(pipeline, count) == [(26, 26)]
+
+
+def test_a_cursor_saved_on_timestamp_by_an_older_version_is_read_as_received(
+    small: PostHogQueryAPI, tmp_path: Path
+) -> None:
+    pipeline = make_pipeline(tmp_path)
+    pipeline.run(posthog_api(page_size=4))
+    old = (T0 + dt.timedelta(minutes=6)).isoformat()
+    with pipeline.managed_state() as state:  # what the previous version saved
+        state["sources"]["posthog_api"]["resources"]["api_events"]["cursor"] = {"timestamp": old}
+    pipeline.run(posthog_api(page_size=4))
+    first = [q for q in queries(small) if "FROM events" in q][-2]  # the second run's first
+    assert "created_at >= toDateTime('2026-03-01T09:06:00.000000+00:00')" in first
+    assert rows(pipeline, "select count(*) from raw_posthog.api_events") == [(10,)]
+    resource = pipeline.state["sources"]["posthog_api"]["resources"]["api_events"]
+    assert set(resource["cursor"]) == {"created_at"}
 
 
 # -- 3. retries ------------------------------------------------------------------------
@@ -259,7 +357,7 @@ def test_throttling_server_errors_and_dropped_connections_are_retried(
     small: PostHogQueryAPI, tmp_path: Path
 ) -> None:
     def second_events_page(request) -> bool:
-        return "(timestamp, uuid) >" in request.body["query"]["query"]
+        return "(created_at, uuid) >" in request.body["query"]["query"]
 
     def persons_page(request) -> bool:
         return "FROM persons" in request.body["query"]["query"]
@@ -371,38 +469,77 @@ def test_a_run_killed_after_some_pages_reruns_to_exactly_a_clean_load(
 def test_bad_rows_go_to_rejected_records_and_the_rest_loads(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    good = [event(n, T0 + dt.timedelta(minutes=n)) for n in (1, 2, 4, 5)]
-    no_distinct_id = event(6, T0 + dt.timedelta(minutes=6), distinct_id="")
-    future = event(7, dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
-    future["created_at"] = (T0 + dt.timedelta(minutes=7)).isoformat()
-    garbled = event(3, T0 + dt.timedelta(minutes=3))  # third row: the last of page one
-    with small_api([*good, garbled, no_distinct_id, future]) as api:
+    # in created_at order, pages of 3: [1 2 3] [4 5 6] [6 7 8] [9 10 11] []
+    # (row 6 ends a full page without a uuid, so the next page starts after row 5)
+    at = {n: T0 + dt.timedelta(minutes=n) for n in range(1, 12)}
+    good = [event(n, at[n]) for n in (1, 2, 4, 5, 11)]
+    garbled = event(3, at[3])  # its timestamp arrives unparseable
+    no_uuid = [event(6, at[6]), event(9, at[9])]  # their uuids arrive blank
+    empty_distinct_id = event(7, at[7], distinct_id="")
+    blank_distinct_id = event(8, at[8], distinct_id=" \t ")
+    future = event(10, dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+    future["created_at"] = at[10].isoformat()
+    planted = [*good, garbled, *no_uuid, empty_distinct_id, blank_distinct_id, future]
+    with small_api(planted) as api:
         connect(api, monkeypatch)
         api.corrupt(uid(3), timestamp="not a date")
+        api.corrupt(uid(6), uuid="   ")
+        api.corrupt(uid(9), uuid="   ")
+        api.add_distinct_ids([{"distinct_id": d, "person_id": PERSON_B} for d in ("", "  ")])
         pipeline = make_pipeline(tmp_path)
         pipeline.run(posthog_api(page_size=3))
         pipeline.run(posthog_api(page_size=3))  # the overlap re-reads them: still one each
         sent = queries(api)
 
     loaded = {r[0] for r in rows(pipeline, "select uuid from raw_posthog.api_events")}
-    assert loaded == {uid(n) for n in (1, 2, 4, 5)}
+    assert loaded == {uid(n) for n in (1, 2, 4, 5, 11)}
     rejected = rows(
         pipeline,
-        "select location, reason, source, raw from raw_posthog._rejected_records order by 1",
+        "select location, reason, source, raw from raw_posthog._rejected_records "
+        "where location like 'events%' order by 1",
     )
-    assert [(location, reason) for location, reason, _, _ in rejected] == sorted(
+    by_uuid = sorted(
         [
             (f"events uuid={uid(3)}", "unparseable_timestamp"),
-            (f"events uuid={uid(6)}", "missing_distinct_id"),
-            (f"events uuid={uid(7)}", "timestamp_in_future"),
+            (f"events uuid={uid(7)}", "missing_distinct_id"),
+            (f"events uuid={uid(8)}", "missing_distinct_id"),
+            (f"events uuid={uid(10)}", "timestamp_in_future"),
         ]
     )
+    with_uuid = [(loc, reason) for loc, reason, _, _ in rejected if "uuid=" in loc]
+    assert with_uuid == by_uuid
+    # the two rows without a uuid are two rejects, each kept once over both runs
+    without = [(loc, reason, raw) for loc, reason, _, raw in rejected if "uuid=" not in loc]
+    assert [reason for _, reason, _ in without] == ["missing_uuid", "missing_uuid"]
+    assert len({loc for loc, _, _ in without}) == 2
+    sent_at = {dt.datetime.fromisoformat(orjson.loads(raw)["timestamp"]) for *_, raw in without}
+    assert sent_at == {at[6], at[9]}
     assert {source for _, _, source, _ in rejected} == {"posthog_api"}
     for location, _, _, raw in rejected:  # the row as PostHog sent it
-        assert location.removeprefix("events uuid=") in raw
-    assert "not a date" in rejected[0][3]
-    # the garbled row ended page one, so page two started after the row before it
-    assert any(f"toUUID('{uid(2)}')" in q for q in sent)
+        if "uuid=" in location:
+            assert location.removeprefix("events uuid=") in raw
+    assert any("not a date" in raw for _, _, _, raw in rejected)
+    # a row without a readable key never becomes the keyset: row 6 ended page two, so
+    # page three started after row 5
+    assert any(f"toUUID('{uid(5)}')" in q for q in sent)
+    assert not any("toUUID('   ')" in q for q in sent)
+    # mappings with an empty or blank distinct_id are rejected too, not loaded
+    mappings = "select distinct_id from raw_posthog.api_person_distinct_ids order by 1"
+    assert rows(pipeline, mappings) == [("device-b",), ("o'brien\\anon",), ("user-1",)]
+    assert rows(
+        pipeline,
+        "select reason, count(*) from raw_posthog._rejected_records "
+        "where location like 'person_distinct_ids%' group by 1",
+    ) == [("missing_distinct_id", 2)]
+
+
+def test_a_person_without_an_id_is_rejected() -> None:
+    for blank in (None, "", "   "):
+        assert validate_person({"id": blank, "created_at": None}, dt.UTC) == (None, "missing_id")
+        assert validate_distinct_id({"distinct_id": "d", "person_id": blank}, dt.UTC) == (
+            None,
+            "missing_person_id",
+        )
 
 
 # -- 7. schema drift -----------------------------------------------------------------------
@@ -472,6 +609,57 @@ def test_the_fake_answers_like_the_query_api(export_dir: Path) -> None:
         denied = ask("SELECT uuid FROM events LIMIT 1", key="phx_wrong")
         assert denied.status_code == 401
         assert denied.json()["code"] == "authentication_failed"
+
+
+def test_the_fake_pages_events_by_created_at_and_uuid_like_a_plain_sort(export_dir: Path) -> None:
+    """The keyset query the pipeline sends, answered by the fake, against a plain-Python
+    sort of the export files (one row per uuid, the latest `_inserted_at`)."""
+    latest: dict[str, dict] = {}
+    for path in sorted(export_dir.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if (
+                row["uuid"] not in latest
+                or row["_inserted_at"] > latest[row["uuid"]]["_inserted_at"]
+            ):
+                latest[row["uuid"]] = row
+    expected = sorted(
+        (dt.datetime.fromisoformat(r["created_at"]), uuidlib.UUID(r["uuid"]))
+        for r in latest.values()
+    )
+    since = expected[len(expected) // 3][0]
+    earliest = since - dt.timedelta(days=2)
+    expected = [
+        (created, u)
+        for created, u in expected
+        if created >= since and dt.datetime.fromisoformat(latest[str(u)]["timestamp"]) >= earliest
+    ]
+    with PostHogQueryAPI.from_export(export_dir, project_id=PROJECT, api_key=KEY) as api:
+        got: list[tuple[dt.datetime, uuidlib.UUID]] = []
+        after = None
+        while True:
+            answer = requests.post(
+                api.base_url + QUERY_PATH,
+                json={
+                    "query": {
+                        "kind": "HogQLQuery",
+                        "query": events_query(since, earliest, after, 250),
+                    },
+                    "refresh": "force_blocking",
+                },
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=10,
+            ).json()
+            columns = answer["columns"]
+            page = [dict(zip(columns, r, strict=True)) for r in answer["results"]]
+            got += [
+                (dt.datetime.fromisoformat(r["created_at"]), uuidlib.UUID(r["uuid"])) for r in page
+            ]
+            if len(page) < 250:
+                break
+            after = (got[-1][0], str(got[-1][1]))
+    assert len(expected) > 500  # several pages
+    assert got == expected
 
 
 def test_a_refused_query_fails_at_once_and_bad_settings_fail_early(

@@ -425,9 +425,9 @@ class PostHogQueryAPI(FakeAPI):
                 """
             )
 
-    def corrupt(self, uuid: str, **fields: Any) -> None:
+    def corrupt(self, uuid: str, /, **fields: Any) -> None:
         """Send these values instead of the stored ones for the event `uuid` (a row
-        mangled on the way, e.g. a timestamp that does not parse)."""
+        mangled on the way, e.g. a timestamp that does not parse, or a blank `uuid=`)."""
         self._corrupt[str(uuid)] = fields
 
     def throttle_next(self, times: int = 1) -> None:
