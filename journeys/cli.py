@@ -19,6 +19,7 @@ from journeys import generator
 from journeys.dbt import DbtError, run_dbt
 from journeys.ingest import SOURCES, IngestError, SourceResult, default_sources, run_source
 from journeys.paths import DATA_DIR_ENV, DataDir
+from journeys.progress import ingest_progress
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
@@ -181,11 +182,12 @@ def _ingest(
         )
     results = []
     for name in names:
-        with console.status(f"loading {name} into {data_dir.raw_db} ..."):
+        # a live line per source on a terminal (rows read, rows/s, rejected); nothing
+        # when stderr is not one
+        with ingest_progress(console, name) as progress:
             try:
-                results.append(
-                    run_source(data_dir, name, path, **(overrides or {}).get(name, {}))
-                )
+                results.append(run_source(data_dir, name, path, progress=progress,
+                                          **(overrides or {}).get(name, {})))
             except IngestError as error:
                 fail(str(error))
     _print_ingest(results)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import dlt
 import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.runtime.collector import NULL_COLLECTOR, Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys.paths import DataDir
@@ -106,12 +107,15 @@ def _quiet_dlt() -> None:
 _quiet_dlt()
 
 
-def pipeline_for(data_dir: DataDir, spec: SourceSpec) -> dlt.Pipeline:
+def pipeline_for(data_dir: DataDir, spec: SourceSpec,
+                 progress: Collector | None = None) -> dlt.Pipeline:
+    """The source's pipeline; `progress` (a dlt collector) hears what each step does."""
     return dlt.pipeline(
         pipeline_name=f"journeys_{spec.name.replace('-', '_')}",
         destination=dlt.destinations.duckdb(str(data_dir.raw_db)),
         dataset_name=spec.dataset,
         pipelines_dir=str(data_dir.pipelines),
+        progress=progress or NULL_COLLECTOR,
     )
 
 
@@ -174,8 +178,10 @@ def _scrub(message: str, secrets: list[str]) -> str:
 
 
 def run_source(data_dir: DataDir, name: str, path: str | None = None,
-               **overrides: Any) -> SourceResult:
-    """Load one source. Finishes a load package a killed run left behind first."""
+               progress: Collector | None = None, **overrides: Any) -> SourceResult:
+    """Load one source. Finishes a load package a killed run left behind first.
+    `progress`, a dlt collector (`journeys.progress.IngestProgress`), is told the rows
+    each step handles as it goes."""
     if name not in SOURCES:
         raise IngestError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
     _quiet_dlt()
@@ -197,7 +203,7 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
         location = spec.describe
     data_dir.ensure()
     started = time.perf_counter()
-    pipeline = pipeline_for(data_dir, spec)
+    pipeline = pipeline_for(data_dir, spec, progress)
     secrets = _secret_values(spec, overrides)
     try:
         if pipeline.has_pending_data:  # a run was killed during load: finish it first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ def test_demo_runs_end_to_end_and_prints_a_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stderr
     assert "0 failed" in out
+    assert "rows/s" not in out  # progress only on a terminal
     assert str(data / "warehouse.duckdb") in out
     assert "select first_touch_source, trial_outcome" in out
     truth = json.loads((data / "generated" / "truth.json").read_text())
@@ -86,6 +88,25 @@ def test_ingest_any_folder_of_exports(tmp_path: Path, generated) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert f"{truth['rows']['posthog_unique_events']:,}" in result.stderr
+    # stderr is a pipe here, not a terminal: the summary, and no live progress line
+    assert "rows/s" not in result.stderr + result.stdout
+    assert "\x1b[" not in result.stderr
+
+
+def test_ingest_shows_progress_per_source_on_a_terminal(tmp_path: Path) -> None:
+    """TTY_COMPATIBLE / TTY_INTERACTIVE are rich's switches for "this is a terminal":
+    the same process as on a user's terminal, its output captured."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    row = {"event": "$pageview", "distinct_id": "d", "timestamp": "2026-05-01T12:00:00Z"}
+    lines = [json.dumps({**row, "uuid": f"u{n}"}) for n in range(12)]
+    lines.append(json.dumps({**row, "uuid": ""}))  # rejected: no uuid
+    (folder / "w.jsonl").write_text("\n".join(lines) + "\n")
+    result = journeys("ingest", "--data-dir", str(tmp_path / "d"), "--source", "posthog-files",
+                      "--path", str(folder), env={"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})
+    assert result.returncode == 0, result.stderr
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr).replace("\r", "\n")
+    assert re.search(r"posthog-files 12 rows read · [\d,]+ rows/s · 1 rejected · done", text), text
 
 
 def test_clear_errors_and_exit_codes(tmp_path: Path) -> None:
