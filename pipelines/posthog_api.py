@@ -42,7 +42,8 @@ a message naming this source, the endpoint and what to check.
   (`posthog_files.validate`: no `uuid` or `distinct_id`, null, `''` or blank, or an
   unparseable timestamp, is rejected), persons without an `id` and mappings without a
   `distinct_id` or `person_id` likewise; a bad row goes to `_rejected_records` with its
-  reason, once however often it is re-read, and never serves as a paging key.
+  reason, once however often it is re-read. A row whose paging key does not read (a
+  blank uuid, an unparseable `created_at`) is never the key the next page starts after.
 """
 
 from __future__ import annotations
