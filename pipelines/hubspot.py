@@ -35,8 +35,9 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
   share one timestamp, by paging that timestamp by `hs_object_id`). Rows read twice at a
   boundary are merged on `id`, the latest `lastmodifieddate` winning.
 - **Search is throttled** to `search_requests_per_second` (default 4, HubSpot's per-token
-  search limit); 429 and 5xx answers and dropped connections are retried by dlt with
-  exponential backoff (`RUNTIME__REQUEST_*`).
+  search limit); 429 and 5xx answers, dropped connections and answers whose JSON body was
+  cut off (`pipelines/responses.py`) are retried by dlt with exponential backoff
+  (`RUNTIME__REQUEST_*`).
 - **Associations** (search returns none) are read for the records of this run with the v4
   batch endpoint, 100 ids a request. Each object's rows are replaced as a whole (`merge_key`
   `from_id`); an object that lost all its associations gets a row marking the removal, which
@@ -108,6 +109,7 @@ from requests import HTTPError, Request, Response, Session
 from requests.adapters import HTTPAdapter
 
 from pipelines.quarantine import Rejects
+from pipelines.responses import raise_if_cut_off
 
 SOURCE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -341,6 +343,8 @@ def _error_hook(token: str | None) -> Callable[..., None]:
         # an HTTPError carrying the response, so dlt still retries 429 and 5xx
         if response.status_code >= 400:
             raise HubSpotError(describe_error(response, token), response=response)
+        # a 200 whose JSON was cut off: retried like a dropped connection
+        raise_if_cut_off(response, SOURCE)
 
     return raise_for_hubspot_error
 

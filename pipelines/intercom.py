@@ -25,7 +25,9 @@ the code here only adds what it cannot express (each place says why).
 - **Bad records** (no `id`, a date that is not a unix-seconds integer) go to
   `_rejected_records` with their reason; the rest loads.
 - **Errors**: 429 and 5xx are retried with dlt's backoff, waiting until
-  `X-RateLimit-Reset` when Intercom sends it (it never sends `Retry-After`). Any other
+  `X-RateLimit-Reset` when Intercom sends it (it never sends `Retry-After`); so are
+  answers whose JSON body was cut off (`pipelines/responses.py`), like a dropped
+  connection, and when every attempt is cut off the run stops naming the endpoint. Any other
   4xx fails at once with `IntercomAPIError` naming the endpoint and Intercom's error code.
   The token only travels in dlt's bearer auth, so it is never in a URL, log or message.
 - **Not seen**: contacts merged away or deleted vanish from search, so they stay in raw
@@ -55,6 +57,7 @@ from dlt.sources.rest_api.typing import RESTAPIConfig
 from requests import HTTPError, Response
 
 from pipelines.quarantine import REJECTED_TABLE, Rejects
+from pipelines.responses import raise_if_cut_off
 
 SOURCE = "intercom"
 DAY = 86_400
@@ -150,12 +153,14 @@ ADVICE = {
 
 
 def raise_for_intercom_status(response: Response, *args: Any, **kwargs: Any) -> None:
-    """Response hook: names the failing endpoint, and makes a 429 wait for its window.
+    """Response hook: names the failing endpoint, makes a 429 wait for its window, and
+    has a cut-off 200 retried.
 
     rest_api's own error check says only "Client Error for url", and dlt's backoff reads
     `Retry-After` but not Intercom's `X-RateLimit-Reset`; a hook can do both. The error is
     an HTTPError carrying the response, so dlt still retries 429 and 5xx."""
     if response.status_code < 400:
+        raise_if_cut_off(response, SOURCE)  # a 200 whose JSON was cut off: retried
         return
     reset = response.headers.get("X-RateLimit-Reset", "")
     if response.status_code == 429 and "Retry-After" not in response.headers and reset.isdigit():

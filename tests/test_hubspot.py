@@ -20,6 +20,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.ingest import SOURCES, IngestError, pipeline_for, run_source
+from journeys.paths import DataDir
 from journeys.stand_ins.hubspot import (
     MODIFIED,
     HubSpotAPI,
@@ -362,6 +364,68 @@ def test_rate_limits_server_errors_and_dropped_connections_are_retried(records, 
         assert ids(tmp_path, object_type) == sorted(r["id"] for r in records[object_type])
     for table in ASSOCIATION_TABLES:
         assert association_rows(tmp_path, table) == expected_associations(records, table)
+
+
+def is_path(method: str, path: str):
+    return lambda request: request.method == method and request.path == path
+
+
+def test_an_answer_cut_off_once_is_retried_and_every_row_loads_once(generated, records,
+                                                                    tmp_path) -> None:
+    folder, _ = generated
+    archived = records["contacts"][7]
+    archived["archived"] = True  # so the archived list has a row to lose
+    archived["archivedAt"] = hubspot_time(T0)
+    live = {t: [r for r in records[t] if not r.get("archived")]
+            for t in ("contacts", "companies", "deals")}
+    with fake(records) as api:
+        # status 200, JSON content type, a Content-Length that matches: only the JSON is
+        # short, once on every kind of request the source makes
+        api.truncate_next(1, when=is_search("contacts", after="10"))  # mid-pagination
+        api.truncate_next(1, keep=0.0, when=is_search("deals"))  # an empty body
+        api.truncate_next(1, when=is_path("GET", "/crm/v3/objects/contacts"))  # archived list
+        api.truncate_next(1, when=is_path(
+            "POST", "/crm/v4/associations/deals/contacts/batch/read"))
+        api.truncate_next(1, when=is_stage_history_read)
+        run(make_pipeline(tmp_path), api, search_page_size=10)
+        pages = {t: -(-len(live[t]) // 10) for t in live}
+        assert api.count("POST", "/crm/v3/objects/contacts/search") == pages["contacts"] + 1
+        assert api.count("POST", "/crm/v3/objects/deals/search") == pages["deals"] + 1
+        assert api.count("GET", "/crm/v3/objects/contacts") == 1 + 1
+        # associations and stage history are read for each page of deals (one request a
+        # page: 10 ids are within both batch limits)
+        assert api.count("POST", "/crm/v4/associations/deals/contacts/batch/read") == (
+            pages["deals"] + 1)
+        assert api.count("POST", STAGE_HISTORY_PATH) == pages["deals"] + 1
+    for object_type in ("contacts", "companies", "deals"):
+        assert ids(tmp_path, object_type) == sorted(r["id"] for r in records[object_type])
+        assert query(tmp_path, f"select count(*) - count(distinct id) "
+                               f"from raw_hubspot.{object_type}") == [(0,)]
+    assert query(tmp_path, "select id from raw_hubspot.contacts where archived") == [
+        (archived["id"],)]
+    for table in ASSOCIATION_TABLES:
+        assert association_rows(tmp_path, table) == expected_associations(records, table)
+    assert stage_rows(tmp_path) == generated_stage_changes(folder)
+    assert "_rejected_records" not in tables(tmp_path)
+
+
+def test_an_answer_cut_off_every_time_fails_naming_the_endpoint(records, tmp_path,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    data = DataDir(tmp_path / "data").ensure()
+    with fake(records) as api:
+        api.truncate_next(1000, when=is_search("companies"))
+        with pytest.raises(IngestError) as failure:
+            run_source(data, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                       search_requests_per_second=FAST_SEARCH)
+        assert api.count("POST", "/crm/v3/objects/companies/search") == 3  # the attempts
+    message = str(failure.value)
+    assert ("hubspot: POST /crm/v3/objects/companies/search answered HTTP 200 with a "
+            "cut-off JSON body") in message
+    assert "run again" in message and "RUNTIME__REQUEST_MAX_ATTEMPTS" in message
+    assert TOKEN not in message and TOKEN[8:20] not in message
+    state = pipeline_for(data, SOURCES["hubspot"]).state
+    assert state.get("sources", {}) == {}  # no cursor moved
 
 
 # -- 5. permanent errors ------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.ingest import SOURCES, IngestError, pipeline_for, run_source
+from journeys.paths import DataDir
 from journeys.stand_ins.intercom import IntercomAPI
 from pipelines.intercom import intercom
 
@@ -403,6 +405,47 @@ def test_rate_limits_server_errors_and_dropped_connections_are_retried(
         assert limited.status == 429 and "Retry-After" not in limited.headers
         assert retried.status == 200
         assert retried_at >= int(limited.headers["X-RateLimit-Reset"])
+
+
+def test_an_answer_cut_off_once_is_retried_and_every_row_loads_once(tmp_path: Path) -> None:
+    contacts, conversations = hand_made()
+    with IntercomAPI(contacts, conversations) as api:
+        # status 200, JSON content type, a Content-Length that matches: only the JSON is
+        # short (the second contacts page, mid-pagination; the first conversations page)
+        api.truncate_next(1, when=lambda r: r.path == "/contacts/search"
+                          and bool(r.body["pagination"].get("starting_after")))
+        api.truncate_next(1, keep=0.2, when=lambda r: r.path == "/conversations/search")
+        make_pipeline(tmp_path).run(source(api))
+        assert api.count("POST", "/contacts/search") == 3 + 1  # 12 contacts in pages of 5
+        assert api.count("POST", "/conversations/search") == 1 + 1
+    db = tmp_path / "raw.duckdb"
+    assert contacts_in(db) == expected_contacts(contacts)
+    assert links_in(db) == expected_links(conversations)
+    for table in ("contacts", "conversations"):
+        assert query(db, f"select count(*) - count(distinct id) from raw_intercom.{table}"
+                     ) == [(0,)]
+    assert query(db, "select count(*) from raw_intercom.conversations__contacts__contacts"
+                 ) == [(sum(len(c["contacts"]["contacts"]) for c in conversations),)]
+
+
+def test_an_answer_cut_off_every_time_fails_naming_the_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    contacts, conversations = hand_made()
+    data = DataDir(tmp_path / "data").ensure()
+    with IntercomAPI(contacts, conversations) as api:
+        api.truncate_next(1000, when=lambda r: r.path == "/conversations/search")
+        with pytest.raises(IngestError) as failure:
+            run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                       page_size=5)
+        assert api.count("POST", "/conversations/search") == 3  # the configured attempts
+    message = str(failure.value)
+    assert ("intercom: POST /conversations/search answered HTTP 200 with a cut-off JSON "
+            "body") in message
+    assert "run again" in message and "RUNTIME__REQUEST_MAX_ATTEMPTS" in message
+    assert api.token not in message
+    assert pipeline_for(data, SOURCES["intercom"]).state.get("sources", {}) == {}
 
 
 # -- 5. permanent errors -------------------------------------------------------------------
