@@ -560,6 +560,38 @@ def test_bad_records_are_set_aside_with_a_reason_and_the_rest_loads(tmp_path) ->
     assert "31/12/2026" in rejected[1][4] and "not a date" in rejected[2][4]
 
 
+def test_records_without_an_id_are_rejected_each_once_and_counted(tmp_path) -> None:
+    good = [contact(4000 + i, T0 + dt.timedelta(hours=i)) for i in range(3)]
+    # null, "", blank and NBSP-only ids, two different contacts with the same blank id,
+    # and one without the key; the search serves them all
+    without = [{**contact(4100 + n, T0 + dt.timedelta(minutes=n)), "id": value}
+               for n, value in enumerate([None, "", "   ", "   ", "\u00a0"])]
+    without.append({k: v for k, v in contact(4105, T0).items() if k != "id"})
+    archived = {**contact(4106, T0), "id": " ", "archived": True}  # the archived list too
+    data = {"contacts": [*good, *without, archived]}
+    folder = DataDir(tmp_path / "data").ensure()
+    with fake(data) as api:
+        first = run_source(folder, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                           search_requests_per_second=FAST_SEARCH)
+        again = run_source(folder, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                           search_requests_per_second=FAST_SEARCH)
+    assert first.rows_rejected == 7
+    # the second run re-reads the archived list (and the lag window, without these): the
+    # re-read reject replaces its own row
+    assert again.rows_rejected == 1
+    with duckdb.connect(str(folder.raw_db), read_only=True) as con:
+        loaded = sorted(r[0] for r in con.execute("select id from raw_hubspot.contacts")
+                        .fetchall())
+        rejected = con.execute("select location, reason, raw "
+                               "from raw_hubspot._rejected_records").fetchall()
+    assert loaded == ["4000", "4001", "4002"]
+    assert {reason for _, reason, _ in rejected} == {"missing_id"}
+    assert sorted(json.loads(raw)["properties"]["email"] for _, _, raw in rejected) == sorted(
+        f"c{n}@example.com" for n in range(4100, 4107))
+    assert sorted(location for location, _, _ in rejected) == (
+        ["crm/v3/objects/contacts/search"] * 6 + ["crm/v3/objects/contacts?archived=true"])
+
+
 # -- 9. schema drift ----------------------------------------------------------------------------
 def test_new_property_and_new_field_load_without_manual_steps(records, tmp_path) -> None:
     pipeline = make_pipeline(tmp_path)

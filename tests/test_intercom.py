@@ -6,6 +6,7 @@ pages), never from the pipeline's own output."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from pathlib import Path
@@ -595,6 +596,49 @@ def test_bad_records_go_to_rejected_records_with_a_reason_and_the_rest_loads(
         c["id"] for c in conversations}
     assert incremental_state(pipeline, "contacts")["last_value"] == T
     assert variant_columns(db) == []
+
+
+def test_records_without_an_id_are_rejected_each_once_and_counted(tmp_path: Path) -> None:
+    contacts, conversations = hand_made()
+    # null, missing, "", blank and NBSP-only ids; two different contacts share the blank id
+    without = [{**contact(40 + n, T - 60 * n), "id": value}
+               for n, value in enumerate([None, "", "   ", "   ", "\u00a0"])]
+    without.append({k: v for k, v in contact(45, T).items() if k != "id"})
+    blank_conversation = {**conversation(9, [contacts[0]], T), "id": " "}
+    # a good conversation listing two contacts without an id: it loads without them
+    half_linked = conversation(10, [contacts[1]], T)
+    half_linked["contacts"]["contacts"] += [
+        {"type": "contact", "id": "", "external_id": "user-x"},
+        {"type": "contact", "id": None, "external_id": None}]
+    data = DataDir(tmp_path / "data").ensure()
+    with IntercomAPI([*contacts, *without],
+                     [*conversations, blank_conversation, half_linked]) as api:
+        first = run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                           page_size=5)
+        again = run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                           page_size=5)
+    # six contacts, one conversation and two links of another, counted
+    assert first.rows_rejected == 9
+    rejected = query(data.raw_db, "select location, position, reason, raw "
+                                  "from raw_intercom._rejected_records")
+    # each is kept once (the re-read replaced its row), none merged with another
+    assert len(rejected) == 9 and again.rows_rejected == 9
+    records = [r for r in rejected if r[2] == "missing_id"]
+    emails = sorted(email for *_, raw in records
+                    for email in re.findall(r'"email":"([^"]+)"', raw))
+    assert emails == sorted([*(f"person{40 + n}@example.com" for n in range(6)),
+                             contacts[0]["email"]])
+    assert sorted(location.split(" ")[0] for location, *_ in records) == (
+        ["contacts/search"] * 6 + ["conversations/search"])
+    link_location = f"conversations/search id={half_linked['id']} contacts"
+    assert sorted((location, position, reason) for location, position, reason, _ in rejected
+                  if reason != "missing_id") == [
+        (link_location, 1, "contact_without_id"), (link_location, 2, "contact_without_id")]
+    assert contacts_in(data.raw_db) == expected_contacts(contacts)
+    assert {r[0] for r in query(data.raw_db, "select id from raw_intercom.conversations")} == {
+        c["id"] for c in [*conversations, half_linked]}
+    assert links_in(data.raw_db) == expected_links(conversations) | {
+        (half_linked["id"], contacts[1]["id"], contacts[1]["external_id"])}
 
 
 # -- 8. schema drift -----------------------------------------------------------------------
