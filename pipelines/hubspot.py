@@ -70,9 +70,13 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
   - the order of the history list (newest first, as HubSpot's legacy `versions` lists) is
     not stated in HubSpot's reference; this module does not rely on it.
 - **Archived records**: every run lists `GET /crm/v3/objects/{type}?archived=true` and merges
-  those rows (`archived = true`, `archived_at`) into the same tables.
-- **Bad records** (no `id`, no `properties`, no last-modified value, an unparseable date) go to
-  `_rejected_records` with the reason and the record's text; the rest loads.
+  those rows (`archived = true`, `archived_at`) into the same tables. Their association rows
+  stay in raw (an association is re-read only when its `from` object is searched again, and
+  an archived one never is); `stg_hubspot__associations` leaves out every association with
+  an archived end.
+- **Bad records** (no `id`: missing, null, `""` or blank; no `properties`, no last-modified
+  value, an unparseable date) go to `_rejected_records` with the reason and the record's
+  text, keyed by the record's text when it has no id; the rest loads.
 - **Errors**: a permanent 4xx (401 `INVALID_AUTHENTICATION`, 403 `MISSING_SCOPES`, ...) stops the
   run with a `HubSpotError` naming the endpoint, HubSpot's category and message, and what to do.
   The token travels only through dlt's bearer auth (rest_api's `auth` config), never in the
