@@ -592,6 +592,32 @@ def test_records_without_an_id_are_rejected_each_once_and_counted(tmp_path) -> N
         ["crm/v3/objects/contacts/search"] * 6 + ["crm/v3/objects/contacts?archived=true"])
 
 
+def test_associations_without_an_id_are_set_aside_and_the_rest_loads(tmp_path) -> None:
+    people = [contact(4300 + i, T0 + dt.timedelta(hours=i)) for i in range(2)]
+    v4 = "/crm/v4/associations/contacts/companies/batch/read"
+    kinds = [{"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]
+    # HubSpot's v4 shape, with one target lacking toObjectId and one result lacking its id
+    answer = {"status": "COMPLETE", "startedAt": hubspot_time(T0),
+              "completedAt": hubspot_time(T0), "results": [
+                  {"from": {"id": "4300"}, "to": [
+                      {"toObjectId": 900, "associationTypes": kinds},
+                      {"toObjectId": None, "associationTypes": kinds}]},
+                  {"from": {"id": " "}, "to": [{"toObjectId": 901, "associationTypes": kinds}]},
+              ]}
+    pipeline = make_pipeline(tmp_path)
+    with fake({"contacts": people}) as api:
+        api.fail_next(1, status=200, body=answer, when=is_path("POST", v4))
+        run(pipeline, api)
+    assert association_rows(tmp_path, "contact_company_associations") == [
+        ("4300", "900", 1, "Primary")]
+    rejected = query(tmp_path, "select location, reason, raw from raw_hubspot._rejected_records "
+                               "order by reason")
+    assert [r[:2] for r in rejected] == [
+        (v4.lstrip("/"), "missing_from_id"), (v4.lstrip("/"), "missing_to_id")]
+    assert '"toObjectId":901' in rejected[0][2] and '"4300"' in rejected[1][2]
+    assert ids(tmp_path, "contacts") == ["4300", "4301"]
+
+
 # -- 9. schema drift ----------------------------------------------------------------------------
 def test_new_property_and_new_field_load_without_manual_steps(records, tmp_path) -> None:
     pipeline = make_pipeline(tmp_path)
