@@ -14,7 +14,6 @@ token can reach it.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from requests import Response
@@ -49,11 +48,3 @@ def raise_if_cut_off(response: Response, source: str) -> None:
             response=response,
         ) from None
 
-
-def cut_off_hook(source: str) -> Any:
-    """`raise_if_cut_off` as a requests response hook for `source`."""
-
-    def check_body(response: Response, *args: Any, **kwargs: Any) -> None:
-        raise_if_cut_off(response, source)
-
-    return check_body
