@@ -35,13 +35,15 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
   share one timestamp, by paging that timestamp by `hs_object_id`). Rows read twice at a
   boundary are merged on `id`, the latest `lastmodifieddate` winning.
 - **Search is throttled** to `search_requests_per_second` (default 4, HubSpot's per-token
-  search limit); 429 and 5xx answers and dropped connections are retried by dlt with
-  exponential backoff (`RUNTIME__REQUEST_*`).
+  search limit); 429 and 5xx answers, dropped connections and answers whose JSON body was
+  cut off (`pipelines/responses.py`) are retried by dlt with exponential backoff
+  (`RUNTIME__REQUEST_*`).
 - **Associations** (search returns none) are read for the records of this run with the v4
   batch endpoint, 100 ids a request. Each object's rows are replaced as a whole (`merge_key`
   `from_id`); an object that lost all its associations gets a row marking the removal, which
   the merge applies and does not keep. Rows are one per label (`association_type_id`,
-  `association_category`, `association_label`): staging dedupes pairs.
+  `association_category`, `association_label`): staging dedupes pairs. A result without its
+  `from.id` or a target without its `toObjectId` goes to `_rejected_records`.
 - **Deal stage history** (search cannot return property history) is read for the deals of
   this run with `POST /crm/v3/objects/deals/batch/read`, body `{"inputs": [{"id": ...}],
   "properties": ["dealstage"], "propertiesWithHistory": ["dealstage"]}`, 50 ids a request.
@@ -69,9 +71,13 @@ Tables (all merged, so re-runs and overlapping reads add nothing):
   - the order of the history list (newest first, as HubSpot's legacy `versions` lists) is
     not stated in HubSpot's reference; this module does not rely on it.
 - **Archived records**: every run lists `GET /crm/v3/objects/{type}?archived=true` and merges
-  those rows (`archived = true`, `archived_at`) into the same tables.
-- **Bad records** (no `id`, no `properties`, no last-modified value, an unparseable date) go to
-  `_rejected_records` with the reason and the record's text; the rest loads.
+  those rows (`archived = true`, `archived_at`) into the same tables. Their association rows
+  stay in raw (an association is re-read only when its `from` object is searched again, and
+  an archived one never is); `stg_hubspot__associations` leaves out every association with
+  an archived end.
+- **Bad records** (no `id`: missing, null, `""` or blank; no `properties`, no last-modified
+  value, an unparseable date) go to `_rejected_records` with the reason and the record's
+  text, keyed by the record's text when it has no id; the rest loads.
 - **Errors**: a permanent 4xx (401 `INVALID_AUTHENTICATION`, 403 `MISSING_SCOPES`, ...) stops the
   run with a `HubSpotError` naming the endpoint, HubSpot's category and message, and what to do.
   The token travels only through dlt's bearer auth (rest_api's `auth` config), never in the
@@ -108,6 +114,7 @@ from requests import HTTPError, Request, Response, Session
 from requests.adapters import HTTPAdapter
 
 from pipelines.quarantine import Rejects
+from pipelines.responses import raise_if_cut_off
 
 SOURCE = "hubspot"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -341,6 +348,8 @@ def _error_hook(token: str | None) -> Callable[..., None]:
         # an HTTPError carrying the response, so dlt still retries 429 and 5xx
         if response.status_code >= 400:
             raise HubSpotError(describe_error(response, token), response=response)
+        # a 200 whose JSON was cut off: retried like a dropped connection
+        raise_if_cut_off(response, SOURCE)
 
     return raise_for_hubspot_error
 
@@ -421,20 +430,40 @@ class SearchPaginator(BasePaginator):
 
 
 # -- associations -------------------------------------------------------------------------------
+def _blank(value: Any) -> bool:
+    """No id: missing, null, `""` or only white space (NBSP included)."""
+    return value is None or not str(value).strip()
+
+
 def read_associations(client: RESTClient, from_type: str, to_type: str, ids: Sequence[str],
-                      on_error: Callable[..., None]) -> Iterator[dict]:
+                      on_error: Callable[..., None], rejects: Rejects) -> Iterator[dict]:
     """Rows of `POST /crm/v4/associations/{from}/{to}/batch/read` for `ids`, one per label,
-    following each id's `paging.next.after`; an id with none gets a removal marker."""
+    following each id's `paging.next.after`; an id with none gets a removal marker.
+
+    A result without its `from.id`, or a target without its `toObjectId`, goes to
+    `rejects` (`missing_from_id` / `missing_to_id`). A batch with such a result cannot tell
+    which of its ids had no associations, so it marks no removal: those objects keep their
+    rows until they are read again."""
     path = f"crm/v4/associations/{from_type}/{to_type}/batch/read"
     pending: list[dict] = [{"id": i} for i in ids]
     found: set[str] = set()
+    unattributed = False
     while pending:
         body = client.post(path, json={"inputs": pending}, hooks={"response": [on_error]}).json()
         pending = []
         for result in body.get("results") or []:
-            from_id = str(result["from"]["id"])
+            from_id = ((result.get("from") or {}) if isinstance(result, dict) else {}).get("id")
+            if _blank(from_id):
+                unattributed = True
+                _reject_association(rejects, result, "missing_from_id")
+                continue
+            from_id = str(from_id)
             found.add(from_id)
             for target in result.get("to") or []:
+                if _blank(target.get("toObjectId")):
+                    _reject_association(rejects, {"from": {"id": from_id}, "to": [target]},
+                                        "missing_to_id")
+                    continue
                 for kind in target.get("associationTypes") or []:
                     yield {"from_id": from_id, "to_id": str(target["toObjectId"]),
                            "association_type_id": kind.get("typeId"),
@@ -444,31 +473,44 @@ def read_associations(client: RESTClient, from_type: str, to_type: str, ids: Seq
             if after:
                 pending.append({"id": from_id, "after": after})
     for object_id in ids:
-        if object_id not in found:
+        if object_id not in found and not unattributed:
             # merge_key from_id deletes the object's old rows; is_removed keeps this one out
             yield {"from_id": object_id, "to_id": "", "association_type_id": 0,
                    "is_removed": True}
 
 
+def _reject_association(rejects: Rejects, item: Any, reason: str) -> None:
+    raw = orjson.dumps(item, default=str).decode()
+    rejects.add(_position(None, raw), reason, raw)  # a hash of the text: stable on re-reads
+
+
 def _association_table(parent: DltResource, client: RESTClient, from_type: str, to_type: str,
                        table: str, on_error: Callable[..., None]) -> DltResource:
-    @dlt.transformer(
-        data_from=parent, name=table, primary_key=ASSOCIATION_KEY, merge_key="from_id",
+    # the table's hints travel with its rows (a table variant, as in `_split`), so the
+    # rejects variant does not inherit this table's columns, keys or hard-delete column
+    hints = dlt.mark.make_hints(
+        table_name=table, primary_key=ASSOCIATION_KEY, merge_key="from_id",
         write_disposition="merge",
         columns=[{"name": "from_id", "data_type": "text"},
                  {"name": "to_id", "data_type": "text"},
                  {"name": "association_type_id", "data_type": "bigint"},
                  {"name": "association_category", "data_type": "text"},
                  {"name": "association_label", "data_type": "text"},
-                 {"name": "is_removed", "data_type": "bool", "hard_delete": True}],
-    )
-    def associations(page: list[dict]) -> Iterator[list[dict]]:
+                 {"name": "is_removed", "data_type": "bool", "hard_delete": True}])
+    location = f"crm/v4/associations/{from_type}/{to_type}/batch/read"
+
+    @dlt.transformer(data_from=parent, name=table, write_disposition="merge")
+    def associations(page: list[dict]) -> Iterator[Any]:
         ids = list(dict.fromkeys(r["id"] for r in page if REJECTED not in r))
+        rejects = Rejects(SOURCE, location)
         for start in range(0, len(ids), ASSOCIATION_BATCH):
             batch = ids[start:start + ASSOCIATION_BATCH]
-            rows = list(read_associations(client, from_type, to_type, batch, on_error))
+            rows = list(read_associations(client, from_type, to_type, batch, on_error,
+                                          rejects))
             if rows:
-                yield rows
+                yield dlt.mark.with_hints(rows, hints, create_table_variant=True)
+        if rejects:
+            yield rejects.table_item()
 
     return associations
 

@@ -22,10 +22,14 @@ the code here only adds what it cannot express (each place says why).
   the child table `conversations__contacts__contacts` (`id`, `external_id`, joined on
   `_dlt_parent_id` = `conversations._dlt_id`, or `_dlt_root_id`); `source` and
   `statistics` are flattened into `source__*` and `statistics__*` columns.
-- **Bad records** (no `id`, a date that is not a unix-seconds integer) go to
-  `_rejected_records` with their reason; the rest loads.
+- **Bad records** (no `id`: missing, null, `""` or blank; a date that is not a
+  unix-seconds integer) go to `_rejected_records` with their reason; the rest loads. A
+  conversation's contact without an id is rejected on its own (`contact_without_id`) and
+  the conversation loads without it.
 - **Errors**: 429 and 5xx are retried with dlt's backoff, waiting until
-  `X-RateLimit-Reset` when Intercom sends it (it never sends `Retry-After`). Any other
+  `X-RateLimit-Reset` when Intercom sends it (it never sends `Retry-After`); so are
+  answers whose JSON body was cut off (`pipelines/responses.py`), like a dropped
+  connection, and when every attempt is cut off the run stops naming the endpoint. Any other
   4xx fails at once with `IntercomAPIError` naming the endpoint and Intercom's error code.
   The token only travels in dlt's bearer auth, so it is never in a URL, log or message.
 - **Not seen**: contacts merged away or deleted vanish from search, so they stay in raw
@@ -55,6 +59,7 @@ from dlt.sources.rest_api.typing import RESTAPIConfig
 from requests import HTTPError, Response
 
 from pipelines.quarantine import REJECTED_TABLE, Rejects
+from pipelines.responses import raise_if_cut_off
 
 SOURCE = "intercom"
 DAY = 86_400
@@ -150,12 +155,14 @@ ADVICE = {
 
 
 def raise_for_intercom_status(response: Response, *args: Any, **kwargs: Any) -> None:
-    """Response hook: names the failing endpoint, and makes a 429 wait for its window.
+    """Response hook: names the failing endpoint, makes a 429 wait for its window, and
+    has a cut-off 200 retried.
 
     rest_api's own error check says only "Client Error for url", and dlt's backoff reads
     `Retry-After` but not Intercom's `X-RateLimit-Reset`; a hook can do both. The error is
     an HTTPError carrying the response, so dlt still retries 429 and 5xx."""
     if response.status_code < 400:
+        raise_if_cut_off(response, SOURCE)  # a 200 whose JSON was cut off: retried
         return
     reset = response.headers.get("X-RateLimit-Reset", "")
     if response.status_code == 429 and "Retry-After" not in response.headers and reset.isdigit():
@@ -176,12 +183,17 @@ def _is_unix_seconds(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_blank(value: Any) -> bool:
+    """No id: missing, null, `""` or only white space (NBSP included), as SEMANTICS.md
+    has it."""
+    return value is None or not str(value).strip()
+
+
 def _problem(record: Any, kind: str) -> str | None:
     """Why a record cannot be loaded, or None."""
     if not isinstance(record, dict):
         return "not_a_json_object"
-    record_id = record.get("id")
-    if record_id is None or (isinstance(record_id, str) and not record_id.strip()):
+    if _is_blank(record.get("id")):
         return "missing_id"
     if record.get("updated_at") is None:
         return "missing_updated_at"
@@ -200,16 +212,28 @@ def _text_ids(item: dict) -> dict:
     }
 
 
-def _loadable(record: dict, kind: str) -> dict:
+def _loadable(record: dict, kind: str) -> tuple[dict, list[tuple[int, Any]]]:
+    """The record ready to load, and the (list position, entry) of each of a
+    conversation's contacts that has no id: those are taken out of its list (a link through
+    a blank id would tie the conversation to nobody, or to every other blank link)."""
     row = _text_ids(record)
     links = row.get("contacts")
+    unlinked: list[tuple[int, Any]] = []
     if kind == "conversations" and isinstance(links, dict):
-        people = links.get("contacts") or []
-        row["contacts"] = {
-            **links,
-            "contacts": [_text_ids(p) if isinstance(p, dict) else p for p in people],
-        }
-    return row
+        people = []
+        for position, person in enumerate(links.get("contacts") or []):
+            if isinstance(person, dict) and not _is_blank(person.get("id")):
+                people.append(_text_ids(person))
+            else:
+                unlinked.append((position, person))
+        row["contacts"] = {**links, "contacts": people}
+    return row, unlinked
+
+
+def _reject_row(location: str, position: int, reason: str, raw: bytes) -> Any:
+    rejects = Rejects(SOURCE, location)
+    rejects.add(position, reason, raw)
+    return dlt.mark.with_hints(rejects.rows[0], REJECT_HINTS, create_table_variant=True)
 
 
 def _rejected(kind: str, record: Any, reason: str) -> Any:
@@ -218,13 +242,11 @@ def _rejected(kind: str, record: Any, reason: str) -> Any:
     replaces its row instead of counting it twice."""
     raw = orjson.dumps(record, default=str)
     record_id = record.get("id") if isinstance(record, dict) else None
-    if record_id in (None, ""):
+    if _is_blank(record_id):  # two blank ids are two records, not one
         key = f"sha1={hashlib.sha1(raw).hexdigest()[:16]}"
     else:
         key = f"id={record_id}"
-    rejects = Rejects(SOURCE, f"{kind}/search {key}")
-    rejects.add(0, reason, raw)
-    return dlt.mark.with_hints(rejects.rows[0], REJECT_HINTS, create_table_variant=True)
+    return _reject_row(f"{kind}/search {key}", 0, reason, raw)
 
 
 def checked(kind: str) -> Callable[[Any], Iterator[Any]]:
@@ -232,14 +254,20 @@ def checked(kind: str) -> Callable[[Any], Iterator[Any]]:
 
     rest_api has no quarantine, and its incremental step fails the run on a cursor that
     is not comparable; processing steps run before that step, so a bad record is turned
-    into a `_rejected_records` row (which has no cursor and passes through) here."""
+    into a `_rejected_records` row (which has no cursor and passes through) here. A
+    conversation's contact without an id is rejected on its own (`contact_without_id`,
+    at its place in the list); the conversation loads without it."""
 
     def check(record: Any) -> Iterator[Any]:
         reason = _problem(record, kind)
         if reason:
             yield _rejected(kind, record, reason)
-        else:
-            yield _loadable(record, kind)
+            return
+        row, unlinked = _loadable(record, kind)
+        yield row
+        for position, person in unlinked:
+            yield _reject_row(f"{kind}/search id={row['id']} contacts", position,
+                              "contact_without_id", orjson.dumps(person, default=str))
 
     return check
 

@@ -20,6 +20,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.ingest import SOURCES, IngestError, pipeline_for, run_source
+from journeys.paths import DataDir
 from journeys.stand_ins.hubspot import (
     MODIFIED,
     HubSpotAPI,
@@ -364,6 +366,68 @@ def test_rate_limits_server_errors_and_dropped_connections_are_retried(records, 
         assert association_rows(tmp_path, table) == expected_associations(records, table)
 
 
+def is_path(method: str, path: str):
+    return lambda request: request.method == method and request.path == path
+
+
+def test_an_answer_cut_off_once_is_retried_and_every_row_loads_once(generated, records,
+                                                                    tmp_path) -> None:
+    folder, _ = generated
+    archived = records["contacts"][7]
+    archived["archived"] = True  # so the archived list has a row to lose
+    archived["archivedAt"] = hubspot_time(T0)
+    live = {t: [r for r in records[t] if not r.get("archived")]
+            for t in ("contacts", "companies", "deals")}
+    with fake(records) as api:
+        # status 200, JSON content type, a Content-Length that matches: only the JSON is
+        # short, once on every kind of request the source makes
+        api.truncate_next(1, when=is_search("contacts", after="10"))  # mid-pagination
+        api.truncate_next(1, keep=0.0, when=is_search("deals"))  # an empty body
+        api.truncate_next(1, when=is_path("GET", "/crm/v3/objects/contacts"))  # archived list
+        api.truncate_next(1, when=is_path(
+            "POST", "/crm/v4/associations/deals/contacts/batch/read"))
+        api.truncate_next(1, when=is_stage_history_read)
+        run(make_pipeline(tmp_path), api, search_page_size=10)
+        pages = {t: -(-len(live[t]) // 10) for t in live}
+        assert api.count("POST", "/crm/v3/objects/contacts/search") == pages["contacts"] + 1
+        assert api.count("POST", "/crm/v3/objects/deals/search") == pages["deals"] + 1
+        assert api.count("GET", "/crm/v3/objects/contacts") == 1 + 1
+        # associations and stage history are read for each page of deals (one request a
+        # page: 10 ids are within both batch limits)
+        assert api.count("POST", "/crm/v4/associations/deals/contacts/batch/read") == (
+            pages["deals"] + 1)
+        assert api.count("POST", STAGE_HISTORY_PATH) == pages["deals"] + 1
+    for object_type in ("contacts", "companies", "deals"):
+        assert ids(tmp_path, object_type) == sorted(r["id"] for r in records[object_type])
+        assert query(tmp_path, f"select count(*) - count(distinct id) "
+                               f"from raw_hubspot.{object_type}") == [(0,)]
+    assert query(tmp_path, "select id from raw_hubspot.contacts where archived") == [
+        (archived["id"],)]
+    for table in ASSOCIATION_TABLES:
+        assert association_rows(tmp_path, table) == expected_associations(records, table)
+    assert stage_rows(tmp_path) == generated_stage_changes(folder)
+    assert "_rejected_records" not in tables(tmp_path)
+
+
+def test_an_answer_cut_off_every_time_fails_naming_the_endpoint(records, tmp_path,
+                                                                monkeypatch) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    data = DataDir(tmp_path / "data").ensure()
+    with fake(records) as api:
+        api.truncate_next(1000, when=is_search("companies"))
+        with pytest.raises(IngestError) as failure:
+            run_source(data, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                       search_requests_per_second=FAST_SEARCH)
+        assert api.count("POST", "/crm/v3/objects/companies/search") == 3  # the attempts
+    message = str(failure.value)
+    assert ("hubspot: POST /crm/v3/objects/companies/search answered HTTP 200 with a "
+            "cut-off JSON body") in message
+    assert "run again" in message and "RUNTIME__REQUEST_MAX_ATTEMPTS" in message
+    assert TOKEN not in message and TOKEN[8:20] not in message
+    state = pipeline_for(data, SOURCES["hubspot"]).state
+    assert state.get("sources", {}) == {}  # no cursor moved
+
+
 # -- 5. permanent errors ------------------------------------------------------------------------
 def test_bad_token_fails_naming_hubspot_and_endpoint_without_leaking_it(
     records, tmp_path, monkeypatch, caplog, capfd
@@ -494,6 +558,64 @@ def test_bad_records_are_set_aside_with_a_reason_and_the_rest_loads(tmp_path) ->
     ]
     assert [r[2] for r in rejected][1:] == [5001, 4100]
     assert "31/12/2026" in rejected[1][4] and "not a date" in rejected[2][4]
+
+
+def test_records_without_an_id_are_rejected_each_once_and_counted(tmp_path) -> None:
+    good = [contact(4000 + i, T0 + dt.timedelta(hours=i)) for i in range(3)]
+    # null, "", blank and NBSP-only ids, two different contacts with the same blank id,
+    # and one without the key; the search serves them all
+    without = [{**contact(4100 + n, T0 + dt.timedelta(minutes=n)), "id": value}
+               for n, value in enumerate([None, "", "   ", "   ", "\u00a0"])]
+    without.append({k: v for k, v in contact(4105, T0).items() if k != "id"})
+    archived = {**contact(4106, T0), "id": " ", "archived": True}  # the archived list too
+    data = {"contacts": [*good, *without, archived]}
+    folder = DataDir(tmp_path / "data").ensure()
+    with fake(data) as api:
+        first = run_source(folder, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                           search_requests_per_second=FAST_SEARCH)
+        again = run_source(folder, "hubspot", base_url=api.base_url, access_token=TOKEN,
+                           search_requests_per_second=FAST_SEARCH)
+    assert first.rows_rejected == 7
+    # the second run re-reads the archived list (and the lag window, without these): the
+    # re-read reject replaces its own row
+    assert again.rows_rejected == 1
+    with duckdb.connect(str(folder.raw_db), read_only=True) as con:
+        loaded = sorted(r[0] for r in con.execute("select id from raw_hubspot.contacts")
+                        .fetchall())
+        rejected = con.execute("select location, reason, raw "
+                               "from raw_hubspot._rejected_records").fetchall()
+    assert loaded == ["4000", "4001", "4002"]
+    assert {reason for _, reason, _ in rejected} == {"missing_id"}
+    assert sorted(json.loads(raw)["properties"]["email"] for _, _, raw in rejected) == sorted(
+        f"c{n}@example.com" for n in range(4100, 4107))
+    assert sorted(location for location, _, _ in rejected) == (
+        ["crm/v3/objects/contacts/search"] * 6 + ["crm/v3/objects/contacts?archived=true"])
+
+
+def test_associations_without_an_id_are_set_aside_and_the_rest_loads(tmp_path) -> None:
+    people = [contact(4300 + i, T0 + dt.timedelta(hours=i)) for i in range(2)]
+    v4 = "/crm/v4/associations/contacts/companies/batch/read"
+    kinds = [{"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"}]
+    # HubSpot's v4 shape, with one target lacking toObjectId and one result lacking its id
+    answer = {"status": "COMPLETE", "startedAt": hubspot_time(T0),
+              "completedAt": hubspot_time(T0), "results": [
+                  {"from": {"id": "4300"}, "to": [
+                      {"toObjectId": 900, "associationTypes": kinds},
+                      {"toObjectId": None, "associationTypes": kinds}]},
+                  {"from": {"id": " "}, "to": [{"toObjectId": 901, "associationTypes": kinds}]},
+              ]}
+    pipeline = make_pipeline(tmp_path)
+    with fake({"contacts": people}) as api:
+        api.fail_next(1, status=200, body=answer, when=is_path("POST", v4))
+        run(pipeline, api)
+    assert association_rows(tmp_path, "contact_company_associations") == [
+        ("4300", "900", 1, "Primary")]
+    rejected = query(tmp_path, "select location, reason, raw from raw_hubspot._rejected_records "
+                               "order by reason")
+    assert [r[:2] for r in rejected] == [
+        (v4.lstrip("/"), "missing_from_id"), (v4.lstrip("/"), "missing_to_id")]
+    assert '"toObjectId":901' in rejected[0][2] and '"4300"' in rejected[1][2]
+    assert ids(tmp_path, "contacts") == ["4300", "4301"]
 
 
 # -- 9. schema drift ----------------------------------------------------------------------------

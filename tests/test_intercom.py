@@ -6,6 +6,7 @@ pages), never from the pipeline's own output."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from pathlib import Path
@@ -18,6 +19,8 @@ import requests
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from journeys import generator
+from journeys.ingest import SOURCES, IngestError, pipeline_for, run_source
+from journeys.paths import DataDir
 from journeys.stand_ins.intercom import IntercomAPI
 from pipelines.intercom import intercom
 
@@ -405,6 +408,47 @@ def test_rate_limits_server_errors_and_dropped_connections_are_retried(
         assert retried_at >= int(limited.headers["X-RateLimit-Reset"])
 
 
+def test_an_answer_cut_off_once_is_retried_and_every_row_loads_once(tmp_path: Path) -> None:
+    contacts, conversations = hand_made()
+    with IntercomAPI(contacts, conversations) as api:
+        # status 200, JSON content type, a Content-Length that matches: only the JSON is
+        # short (the second contacts page, mid-pagination; the first conversations page)
+        api.truncate_next(1, when=lambda r: r.path == "/contacts/search"
+                          and bool(r.body["pagination"].get("starting_after")))
+        api.truncate_next(1, keep=0.2, when=lambda r: r.path == "/conversations/search")
+        make_pipeline(tmp_path).run(source(api))
+        assert api.count("POST", "/contacts/search") == 3 + 1  # 12 contacts in pages of 5
+        assert api.count("POST", "/conversations/search") == 1 + 1
+    db = tmp_path / "raw.duckdb"
+    assert contacts_in(db) == expected_contacts(contacts)
+    assert links_in(db) == expected_links(conversations)
+    for table in ("contacts", "conversations"):
+        assert query(db, f"select count(*) - count(distinct id) from raw_intercom.{table}"
+                     ) == [(0,)]
+    assert query(db, "select count(*) from raw_intercom.conversations__contacts__contacts"
+                 ) == [(sum(len(c["contacts"]["contacts"]) for c in conversations),)]
+
+
+def test_an_answer_cut_off_every_time_fails_naming_the_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_MAX_ATTEMPTS", "3")
+    contacts, conversations = hand_made()
+    data = DataDir(tmp_path / "data").ensure()
+    with IntercomAPI(contacts, conversations) as api:
+        api.truncate_next(1000, when=lambda r: r.path == "/conversations/search")
+        with pytest.raises(IngestError) as failure:
+            run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                       page_size=5)
+        assert api.count("POST", "/conversations/search") == 3  # the configured attempts
+    message = str(failure.value)
+    assert ("intercom: POST /conversations/search answered HTTP 200 with a cut-off JSON "
+            "body") in message
+    assert "run again" in message and "RUNTIME__REQUEST_MAX_ATTEMPTS" in message
+    assert api.token not in message
+    assert pipeline_for(data, SOURCES["intercom"]).state.get("sources", {}) == {}
+
+
 # -- 5. permanent errors -------------------------------------------------------------------
 def _messages(error: BaseException) -> str:
     parts = []
@@ -552,6 +596,49 @@ def test_bad_records_go_to_rejected_records_with_a_reason_and_the_rest_loads(
         c["id"] for c in conversations}
     assert incremental_state(pipeline, "contacts")["last_value"] == T
     assert variant_columns(db) == []
+
+
+def test_records_without_an_id_are_rejected_each_once_and_counted(tmp_path: Path) -> None:
+    contacts, conversations = hand_made()
+    # null, missing, "", blank and NBSP-only ids; two different contacts share the blank id
+    without = [{**contact(40 + n, T - 60 * n), "id": value}
+               for n, value in enumerate([None, "", "   ", "   ", "\u00a0"])]
+    without.append({k: v for k, v in contact(45, T).items() if k != "id"})
+    blank_conversation = {**conversation(9, [contacts[0]], T), "id": " "}
+    # a good conversation listing two contacts without an id: it loads without them
+    half_linked = conversation(10, [contacts[1]], T)
+    half_linked["contacts"]["contacts"] += [
+        {"type": "contact", "id": "", "external_id": "user-x"},
+        {"type": "contact", "id": None, "external_id": None}]
+    data = DataDir(tmp_path / "data").ensure()
+    with IntercomAPI([*contacts, *without],
+                     [*conversations, blank_conversation, half_linked]) as api:
+        first = run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                           page_size=5)
+        again = run_source(data, "intercom", base_url=api.base_url, access_token=api.token,
+                           page_size=5)
+    # six contacts, one conversation and two links of another, counted
+    assert first.rows_rejected == 9
+    rejected = query(data.raw_db, "select location, position, reason, raw "
+                                  "from raw_intercom._rejected_records")
+    # each is kept once (the re-read replaced its row), none merged with another
+    assert len(rejected) == 9 and again.rows_rejected == 9
+    records = [r for r in rejected if r[2] == "missing_id"]
+    emails = sorted(email for *_, raw in records
+                    for email in re.findall(r'"email":"([^"]+)"', raw))
+    assert emails == sorted([*(f"person{40 + n}@example.com" for n in range(6)),
+                             contacts[0]["email"]])
+    assert sorted(location.split(" ")[0] for location, *_ in records) == (
+        ["contacts/search"] * 6 + ["conversations/search"])
+    link_location = f"conversations/search id={half_linked['id']} contacts"
+    assert sorted((location, position, reason) for location, position, reason, _ in rejected
+                  if reason != "missing_id") == [
+        (link_location, 1, "contact_without_id"), (link_location, 2, "contact_without_id")]
+    assert contacts_in(data.raw_db) == expected_contacts(contacts)
+    assert {r[0] for r in query(data.raw_db, "select id from raw_intercom.conversations")} == {
+        c["id"] for c in [*conversations, half_linked]}
+    assert links_in(data.raw_db) == expected_links(conversations) | {
+        (half_linked["id"], contacts[1]["id"], contacts[1]["external_id"])}
 
 
 # -- 8. schema drift -----------------------------------------------------------------------

@@ -258,3 +258,111 @@ def test_a_warehouse_without_these_sources_builds_them_empty(generated_small, tm
         assert query(data.warehouse_db, f"select count(*) from staging.{model}") == [(0,)]
     statuses = statuses_of_tests(data, NEW_MODELS)
     assert statuses and set(statuses.values()) == {"pass"}
+
+
+# -- HubSpot archives: no association with an archived end --------------------------------
+ARCHIVE_T0 = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _hubspot_time(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _crm_record(object_id: str, hour: int, properties: dict, associations: dict) -> dict:
+    """A record in HubSpot's list-API shape; `associations` maps an object type to
+    [(id, list-API label), ...]."""
+    at = _hubspot_time(ARCHIVE_T0 + dt.timedelta(hours=hour))
+    return {
+        "id": object_id,
+        "properties": {"createdate": _hubspot_time(ARCHIVE_T0), "hs_object_id": object_id,
+                       **{name: at for name in properties.pop("_modified")}, **properties},
+        "createdAt": _hubspot_time(ARCHIVE_T0), "updatedAt": at, "archived": False,
+        "associations": {kind: {"results": [{"id": i, "type": label} for i, label in rows]}
+                         for kind, rows in associations.items()},
+    }
+
+
+def archive_records() -> dict[str, list[dict]]:
+    """Companies 900-902; contacts 1-5, contact 4 archived before the first load; deals
+    20-23, deal 23 linked to the archived contact 4."""
+    def company(object_id: str, hour: int) -> dict:
+        return _crm_record(object_id, hour, {"_modified": ["hs_lastmodifieddate"],
+                                             "name": f"Co {object_id}",
+                                             "numberofemployees": "10"}, {})
+
+    def contact(object_id: str, hour: int, company_id: str) -> dict:
+        return _crm_record(object_id, hour, {"_modified": ["lastmodifieddate"],
+                                             "email": f"c{object_id}@x.io",
+                                             "associatedcompanyid": company_id},
+                           {"companies": [(company_id, "contact_to_company"),
+                                          (company_id, "contact_to_company_unlabeled")]})
+
+    def deal(object_id: str, hour: int, company_id: str, contact_id: str) -> dict:
+        return _crm_record(object_id, hour, {"_modified": ["hs_lastmodifieddate"],
+                                             "dealname": f"deal {object_id}",
+                                             "dealstage": "qualifiedtobuy",
+                                             "amount": "100.00", "pipeline": "default"},
+                           {"companies": [(company_id, "deal_to_company")],
+                            "contacts": [(contact_id, "deal_to_contact")]})
+
+    records = {
+        "companies": [company("900", 1), company("901", 2), company("902", 3)],
+        "contacts": [contact("1", 4, "900"), contact("2", 5, "900"), contact("3", 6, "901"),
+                     contact("4", 7, "901"), contact("5", 8, "902")],
+        "deals": [deal("20", 9, "900", "1"), deal("21", 10, "901", "3"),
+                  deal("22", 11, "902", "5"), deal("23", 12, "901", "4")],
+    }
+    archived = records["contacts"][3]
+    archived["archived"] = True
+    archived["archivedAt"] = _hubspot_time(ARCHIVE_T0 + dt.timedelta(hours=13))
+    return records
+
+
+def staged_pairs(data: DataDir) -> set[tuple]:
+    return set(query(data.warehouse_db, "select from_object_type, from_id, to_object_type, "
+                                        "to_id from staging.stg_hubspot__associations"))
+
+
+def test_archived_records_leave_no_association_either_way(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.setenv("RUNTIME__REQUEST_BACKOFF_FACTOR", "0.05")
+    data = DataDir(tmp_path / "archives").ensure()
+    build = ["--select", "path:models/staging/hubspot"]
+    with HubSpotAPI(archive_records(), search_rate=None) as api:
+        def ingest() -> None:
+            run_source(data, "hubspot", base_url=api.base_url, access_token=api.token,
+                       search_requests_per_second=50.0)
+
+        ingest()
+        assert run_dbt(data, "build", build, quiet=True).ok
+        # contact 4 was archived before the first load: deal 23 → contact 4 (read from the
+        # live deal) is gone, and contact 4's own company was never read
+        assert staged_pairs(data) == {
+            ("contact", "1", "company", "900"), ("contact", "2", "company", "900"),
+            ("contact", "3", "company", "901"), ("contact", "5", "company", "902"),
+            ("deal", "20", "company", "900"), ("deal", "20", "contact", "1"),
+            ("deal", "21", "company", "901"), ("deal", "21", "contact", "3"),
+            ("deal", "22", "company", "902"), ("deal", "22", "contact", "5"),
+            ("deal", "23", "company", "901"),
+        }
+        # a contact with a company and a deal, a company with two contacts and two deals,
+        # and a deal with a company and a contact; nobody on the other side changes
+        archived_at = ARCHIVE_T0 + dt.timedelta(days=1)
+        api.archive("contacts", "1", archived_at)
+        api.archive("companies", "901", archived_at)
+        api.archive("deals", "22", archived_at)
+        ingest()
+    assert run_dbt(data, "build", build, quiet=True).ok
+    assert staged_pairs(data) == {
+        ("contact", "2", "company", "900"), ("contact", "5", "company", "902"),
+        ("deal", "20", "company", "900"), ("deal", "21", "contact", "3"),
+    }
+    # the archived records stay in staging, flagged; raw keeps their association rows
+    assert query(data.warehouse_db, "select hubspot_contact_id from staging."
+                                    "stg_hubspot__contacts where is_archived order by 1"
+                 ) == [("1",), ("4",)]
+    assert query(data.raw_db, "select count(*) from raw_hubspot.contact_company_associations "
+                              "where from_id = '1'") == [(2,)]
+    assert query(data.raw_db, "select count(*) from raw_hubspot.deal_contact_associations "
+                              "where from_id = '23' and to_id = '4'") == [(1,)]

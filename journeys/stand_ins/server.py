@@ -2,7 +2,7 @@
 
 Subclasses implement `handle(request) -> Response` with the vendor's documented shapes;
 this base records every request and injects faults (rate limits, 5xx, dropped
-connections) in front of the handler, so the code under test talks plain HTTP to a
+connections, bodies cut short) in front of the handler, so the code under test talks plain HTTP to a
 configurable base URL and cannot tell it from the real service.
 
     with HubSpotAPI(records) as api:
@@ -49,6 +49,7 @@ class Fault:
     remaining: int
     response: Response | None  # None: drop the connection without answering
     when: Callable[[Request], bool]
+    keep: float | None = None  # answer as usual, but send only this share of the body
 
 
 class FakeAPI:
@@ -109,6 +110,14 @@ class FakeAPI:
         with self._lock:
             self._faults.append(Fault(times, None, when))
 
+    def truncate_next(self, times: int = 1, keep: float = 0.5,
+                      when: Callable[[Request], bool] = lambda request: True) -> None:
+        """Answer the next `times` matching requests as usual (status, headers, JSON
+        content type) but with only the first `keep` share of the body, its
+        Content-Length saying so: a body cut off upstream, not a dropped connection."""
+        with self._lock:
+            self._faults.append(Fault(times, None, when, keep))
+
     def count(self, method: str | None = None, path: str | None = None) -> int:
         return sum(1 for r in self.requests
                    if (method is None or r.method == method) and (path is None or r.path == path))
@@ -133,6 +142,9 @@ class FakeAPI:
             fault = next((f for f in self._faults if f.remaining > 0 and f.when(request)), None)
             if fault:
                 fault.remaining -= 1
+        if fault and fault.keep is not None:
+            self._send(handler, self._cut(self._safe_handle(request), fault.keep))
+            return
         if fault and fault.response is None:
             handler.close_connection = True
             handler.connection.close()
@@ -145,6 +157,14 @@ class FakeAPI:
             return self.handle(request)
         except Exception as error:  # a bug in a fake must show up as a 500, not a hang
             return Response(500, {"error": f"fake server bug: {error!r}"})
+
+    @staticmethod
+    def _cut(response: Response, keep: float) -> Response:
+        body = response.body
+        payload = json.dumps(body).encode() if isinstance(body, dict | list) else (
+            body.encode() if isinstance(body, str) else body or b"")
+        headers = {"Content-Type": "application/json", **response.headers}
+        return Response(response.status, payload[:int(len(payload) * keep)], headers)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, response: Response) -> None:

@@ -10,6 +10,24 @@
 
 with
 
+contacts as (
+
+    select * from {{ ref('stg_hubspot__contacts') }}
+
+),
+
+companies as (
+
+    select * from {{ ref('stg_hubspot__companies') }}
+
+),
+
+deals as (
+
+    select * from {{ ref('stg_hubspot__deals') }}
+
+),
+
 contact_company as (
 
     select * from {{
@@ -91,6 +109,62 @@ pairs as (
     where is_removed is null or not is_removed
     group by 1, 2, 3, 4
 
+),
+
+-- Archived records, read from the objects' own flag (the one exception to "staging never
+-- joins": dbt's guide joins deletions in staging). An association is read only when its
+-- `from` object changes, so when the record on the other side is archived its rows stay
+-- in raw untouched; and an archived record's own rows are never read again. Raw keeps
+-- them all; staging drops every association with an archived end, whichever side.
+archived_objects as (
+
+    select
+        'contact' as object_type,
+        hubspot_contact_id as object_id
+
+    from contacts
+    where is_archived
+
+    union all
+
+    select
+        'company' as object_type,
+        hubspot_company_id as object_id
+
+    from companies
+    where is_archived
+
+    union all
+
+    select
+        'deal' as object_type,
+        hubspot_deal_id as object_id
+
+    from deals
+    where is_archived
+
+),
+
+final as (
+
+    select
+        pairs.from_object_type,
+        pairs.from_id,
+        pairs.to_object_type,
+        pairs.to_id,
+        pairs.is_primary
+
+    from pairs
+    left join archived_objects as archived_from
+        on
+            pairs.from_object_type = archived_from.object_type
+            and pairs.from_id = archived_from.object_id
+    left join archived_objects as archived_to
+        on
+            pairs.to_object_type = archived_to.object_type
+            and pairs.to_id = archived_to.object_id
+    where archived_from.object_id is null and archived_to.object_id is null
+
 )
 
-select * from pairs
+select * from final
