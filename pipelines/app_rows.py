@@ -51,7 +51,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse(text: str | bytes) -> Any:
+def parse_json(text: str | bytes) -> Any:
+    """JSON text parsed; raises ValueError when it is not JSON."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -65,7 +66,7 @@ def json_text(value: Any) -> str | None:
     Raises ValueError when text is not JSON."""
     if value is None:
         return None
-    parsed = _parse(value) if isinstance(value, str | bytes) else value
+    parsed = parse_json(value) if isinstance(value, str | bytes) else value
     if parsed is None:
         return None
     cleaned = set_keys_only(parsed)
