@@ -237,11 +237,14 @@ def _as_text(values: pa.Array) -> pa.Array:
 
 def _integer_texts(values: pa.Array) -> list[bool]:
     """Which text values are an int64 written the usual way (no sign +, no leading zero)."""
-    canonical = pc.fill_null(pc.match_substring_regex(values, INTEGER_TEXT), False).to_pylist()
-    for index, (ok, text) in enumerate(zip(canonical, values.to_pylist(), strict=True)):
-        if ok and len(text.lstrip("-")) >= INT64_DIGITS:
-            canonical[index] = -(2**63) <= int(text) < 2**63
-    return canonical
+    canonical = pc.fill_null(pc.match_substring_regex(values, INTEGER_TEXT), False)
+    digits = pc.utf8_length(pc.utf8_ltrim(values, "-"))
+    long = pc.fill_null(pc.and_(canonical, pc.greater_equal(digits, INT64_DIGITS)), False)
+    flags = canonical.to_pylist()
+    if pc.any(long).as_py():  # 19 digits: within int64 or not
+        for index in pc.indices_nonzero(long).to_pylist():
+            flags[index] = -(2**63) <= int(values[index].as_py()) < 2**63
+    return flags
 
 
 def _known_id_type(table: str, name: str) -> str | None:
@@ -337,12 +340,20 @@ def _json(values: pa.Array, name: str, problems: Problems) -> pa.Array:
     if pa.types.is_map(values.type):  # [(key, value), ...] -> an object
         items = [None if v is None else {str(k): x for k, x in v} for v in items]
     texts: list[str | None] = []
+    seen: dict[str, str | None] = {}  # dumps repeat the same properties text often
     for index, value in enumerate(items):
+        if isinstance(value, str) and value in seen:
+            texts.append(seen[value])
+            continue
         try:
-            texts.append(json_text(value))
+            text = json_text(value)
         except ValueError:
             problems.flag_row(index, f"{name}_not_json")
-            texts.append(None)
+            text = None
+        else:
+            if isinstance(value, str):
+                seen[value] = text
+        texts.append(text)
     return pa.array(texts, pa.string())
 
 
