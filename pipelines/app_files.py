@@ -224,15 +224,19 @@ def _normalised_names(part: pa.Table) -> pa.Table:
     return part.rename_columns(names)
 
 
-def _as_text(values: pa.Array) -> pa.Array:
-    """uuids (Parquet's UUID type, 16 bytes) as their usual text; other text as it is."""
-    kind = values.type
-    if isinstance(kind, pa.ExtensionType) or (pa.types.is_fixed_size_binary(kind)
-                                              and kind.byte_width == 16):
-        storage = values.storage if isinstance(values, pa.ExtensionArray) else values
-        return pa.array([None if v is None else str(uuid.UUID(bytes=v))
-                         for v in storage.to_pylist()], pa.string())
-    return values.cast(pa.string())
+def _plain(values: pa.Array) -> pa.Array:
+    """Arrow's extension types as plain arrays: a uuid (Parquet's UUID type) as its usual
+    text, anything else (Parquet's JSON type, ...) as what it is stored as."""
+    if isinstance(values.type, pa.BaseExtensionType):
+        if values.type.extension_name == "arrow.uuid":
+            return _uuid_text(values.storage)
+        return values.storage
+    return values
+
+
+def _uuid_text(values: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else str(uuid.UUID(bytes=v)) for v in values.to_pylist()],
+                    pa.string())
 
 
 def _integer_texts(values: pa.Array) -> list[bool]:
@@ -261,10 +265,10 @@ def _ids(values: pa.Array, table: str, name: str, problems: Problems) -> pa.Arra
         values = values.cast(pa.int64())
         problems.flag(values.is_null(), f"missing_{name}")
         integers = [True] * len(values)
-    elif (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-          or pa.types.is_fixed_size_binary(values.type)
-          or isinstance(values.type, pa.ExtensionType)):
-        values = _as_text(values)
+    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or (
+            pa.types.is_fixed_size_binary(values.type) and values.type.byte_width == 16):
+        values = (_uuid_text(values) if pa.types.is_fixed_size_binary(values.type)
+                  else values.cast(pa.string()))
         blank = pc.equal(pc.utf8_trim_whitespace(values), "")
         problems.flag(pc.fill_null(blank, True), f"missing_{name}")
         integers = _integer_texts(values)
@@ -362,7 +366,7 @@ def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, by
     (position, reason, raw text) of each row set aside."""
     part = _normalised_names(batch.table)
     problems = Problems(len(part), batch.problems)
-    columns = {n: part.column(n).combine_chunks() for n in part.column_names}
+    columns = {n: _plain(part.column(n).combine_chunks()) for n in part.column_names}
     for name in KEYS[table]:
         if name not in columns:
             raise UnreadableFile(f"no {name} column (columns: {', '.join(part.column_names)})")

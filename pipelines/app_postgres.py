@@ -99,7 +99,9 @@ def _set_keys_only(json_columns: list[str]):
     def rewrite(item: pa.Table) -> pa.Table:
         for name in json_columns:
             if name in item.column_names:
-                texts = [json_text(v) for v in item.column(name).to_pylist()]
+                seen: dict[str, str | None] = {}  # the same text is cleaned once
+                texts = [seen[v] if v in seen else seen.setdefault(v, json_text(v))
+                         for v in item.column(name).to_pylist()]
                 position = item.column_names.index(name)
                 item = item.set_column(position, name, pa.array(texts, pa.string()))
         return item

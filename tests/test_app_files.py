@@ -373,3 +373,30 @@ def test_a_text_id_in_a_later_dump_of_an_integer_table_is_set_aside(tmp_path) ->
     assert query(data.raw_db, "select id from raw_app.users order by id") == [(42,), (43,)]
     assert query(data.raw_db, "select position, reason from raw_app._rejected_records") == [
         (1, "id_not_integer")]
+
+
+def test_a_parquet_dump_duckdb_writes_with_uuid_and_json_types(tmp_path) -> None:
+    """DuckDB's `COPY ... TO 'x.parquet'` keeps a uuid column as Parquet's UUID type and
+    JSON as Parquet's JSON type: the ids load as their usual text, the JSON as JSON with
+    only its set keys, a zoned timestamp as UTC."""
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    with duckdb.connect() as con:
+        con.execute(
+            "copy (select '3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01'::uuid as id, 'ana@x.io' as email,"
+            " timestamptz '2026-05-01 12:00:00+02' as updated_at) "
+            f"to '{folder / 'users.parquet'}'")
+        con.execute(
+            "copy (select 7 as id, '3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01'::uuid as user_id, "
+            """'signed_up' as name, '{"plan": null, "method": "sso"}'::json as properties, """
+            "timestamp '2026-05-01 10:00:00' as created_at) "
+            f"to '{folder / 'events.parquet'}'")
+    data = DataDir(tmp_path / "data").ensure()
+    result = run_source(data, "app-files", str(folder))
+    assert (result.table_rows.get("users"), result.table_rows.get("events")) == (1, 1)
+    assert result.rows_rejected == 0
+    assert query(data.raw_db, "select id, email, updated_at::timestamptz from raw_app.users") == [
+        ("3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01", "ana@x.io",
+         dt.datetime(2026, 5, 1, 10, tzinfo=UTC))]
+    assert query(data.raw_db, "select id, user_id, properties::varchar from raw_app.events") == [
+        (7, "3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01", '{"method":"sso"}')]
