@@ -34,6 +34,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import json
 import re
 import uuid
 import zlib
@@ -86,6 +87,7 @@ class Batch:
     table: pa.Table
     positions: Sequence[int]
     problems: dict[int, str] = field(default_factory=dict)
+    lines: list[bytes] | None = None  # JSON lines: each row's text, kept for its reject
 
 
 def dump_of(file_name: str) -> tuple[str, str] | None:
@@ -100,7 +102,7 @@ def dump_of(file_name: str) -> tuple[str, str] | None:
 # -- reading each format ----------------------------------------------------------------------
 def _csv_batches(data: bytes, table: str) -> Iterator[Batch]:
     """CSV as Postgres COPY writes it; the app's own columns are read as text, to be typed
-    by `_conform` (a bad value there is one row's problem, not the file's)."""
+    by `conform` (a bad value there is one row's problem, not the file's)."""
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
     header = next(csv.reader([first_line]), [])
     ours = {*KEYS[table], *TIMESTAMPS[table], *BOOLEANS[table], *JSON_COLUMNS[table],
@@ -126,6 +128,7 @@ def _json_batches(data: bytes, table: str, rejects: Rejects) -> Iterator[Batch]:
     """JSON lines; a line that is not a JSON object is rejected on its own."""
     rows: list[dict] = []
     positions: list[int] = []
+    lines: list[bytes] = []
     for number, line in enumerate(data.splitlines(), start=1):
         try:
             record = parse_json(line)
@@ -137,14 +140,16 @@ def _json_batches(data: bytes, table: str, rejects: Rejects) -> Iterator[Batch]:
             continue
         rows.append(record)
         positions.append(number)
+        lines.append(line)
         if len(rows) >= BATCH_ROWS:
-            yield _json_batch(rows, positions, table)
-            rows, positions = [], []
+            yield _json_batch(rows, positions, lines, table)
+            rows, positions, lines = [], [], []
     if rows:
-        yield _json_batch(rows, positions, table)
+        yield _json_batch(rows, positions, lines, table)
 
 
-def _json_batch(rows: list[dict], positions: list[int], table: str) -> Batch:
+def _json_batch(rows: list[dict], positions: list[int], lines: list[bytes], table: str
+                ) -> Batch:
     names = list(dict.fromkeys(name for row in rows for name in row))
     arrays: list[pa.Array] = []
     problems: dict[int, str] = {}
@@ -154,12 +159,13 @@ def _json_batch(rows: list[dict], positions: list[int], table: str) -> Batch:
             arrays.append(_json_ids(values, NAMING.normalize_identifier(name), problems))
         else:
             arrays.append(_json_values(values))
-    return Batch(pa.Table.from_arrays(arrays, names=names), positions, problems)
+    return Batch(pa.Table.from_arrays(arrays, names=names), positions, problems, lines)
 
 
 def _json_ids(values: list[Any], name: str, problems: dict[int, str]) -> pa.Array:
-    """Ids as JSON has them: integers stay integers unless text ids share the column."""
-    if all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+    """Ids as JSON has them: integers stay integers unless text ids (or integers beyond
+    64 bits) share the column."""
+    if all(v is None or (type(v) is int and -(2**63) <= v < 2**63) for v in values):
         return pa.array(values, pa.int64())
     texts: list[str | None] = []
     for index, value in enumerate(values):
@@ -186,7 +192,7 @@ def _dumped(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # an integer beyond 64 bits
-        return str(value)
+        return json.dumps(value, ensure_ascii=False)
 
 
 def _parquet_batches(data: bytes) -> Iterator[Batch]:
@@ -382,7 +388,8 @@ def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, by
             columns[name] = _json(columns[name], name, problems)
     rejected = [
         (batch.positions[i], reason,
-         orjson.dumps(part.slice(i, 1).to_pylist()[0], default=str))
+         batch.lines[i] if batch.lines is not None
+         else orjson.dumps(part.slice(i, 1).to_pylist()[0], default=str))
         for i, reason in enumerate(problems.reasons) if reason
     ]
     keep = pa.array([reason is None for reason in problems.reasons], pa.bool_())

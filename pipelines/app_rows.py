@@ -16,6 +16,7 @@ app's two sources (`app_postgres`, `app_files`) share, so both load the same raw
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ KEYS: dict[str, tuple[str, ...]] = {"users": ("id",), "events": ("id", "user_id"
 # every character Python's str.strip() removes (none lies above U+3000); arrow's
 # utf8_trim_whitespace removes the same set
 WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+# at least 20 digits in a row: possibly an integer beyond 64 bits
+LONG_DIGITS, LONG_DIGITS_BYTES = re.compile(r"\d{20}"), re.compile(rb"\d{20}")
 
 
 def is_missing(value: Any) -> bool:
@@ -52,12 +55,12 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """JSON text parsed; raises ValueError when it is not JSON."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # orjson refuses integers beyond 64 bits, which jsonb and JSON allow
+    """JSON text parsed; raises ValueError when it is not JSON. Integers stay exact:
+    orjson reads one beyond 64 bits as a float, so such text goes to the json module."""
+    pattern = LONG_DIGITS if isinstance(text, str) else LONG_DIGITS_BYTES
+    if pattern.search(text):
         return json.loads(text, parse_constant=_reject_constant)
+    return orjson.loads(text)
 
 
 def json_text(value: Any) -> str | None:

@@ -400,3 +400,20 @@ def test_a_parquet_dump_duckdb_writes_with_uuid_and_json_types(tmp_path) -> None
          dt.datetime(2026, 5, 1, 10, tzinfo=UTC))]
     assert query(data.raw_db, "select id, user_id, properties::varchar from raw_app.events") == [
         (7, "3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01", '{"method":"sso"}')]
+
+
+def test_integers_beyond_64_bits_stay_exact(tmp_path) -> None:
+    """jsonb and JSON allow integers of any size (orjson alone would read them as floats):
+    such an id loads as text, digit for digit, and a property keeps its digits."""
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "users.jsonl").write_text(
+        '{"id": 123456789012345678901234, "email": "big@x.io"}\n{"id": 5, "email": "b@x.io"}\n')
+    (folder / "events.jsonl").write_text(
+        '{"id": 1, "user_id": 5, "name": "n", "properties": {"order": 98765432109876543210}}\n')
+    data = DataDir(tmp_path / "data").ensure()
+    assert run_source(data, "app-files", str(folder)).rows_rejected == 0
+    assert query(data.raw_db, "select id from raw_app.users order by id") == [
+        ("123456789012345678901234",), ("5",)]
+    assert query(data.raw_db, "select properties::varchar from raw_app.events") == [
+        ('{"order":98765432109876543210}',)]
