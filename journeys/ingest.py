@@ -65,7 +65,7 @@ SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
                default_path=lambda d: d.generated / "posthog" / "events",
                path_argument="bucket_url"),
     SourceSpec("app-files", "raw_app", "pipelines.app_files:app_files",
-               "CSV dumps of the app's users and events tables",
+               "dumps (CSV, JSON lines, Parquet) of the app's users and events tables",
                default_path=lambda d: d.generated / "app", path_argument="bucket_url"),
     SourceSpec("app-postgres", "raw_app", "pipelines.app_postgres:app_postgres",
                "the app's Postgres (users, events)",
@@ -236,7 +236,7 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
 def default_sources(data_dir: DataDir) -> list[str]:
     """What `journeys ingest` loads with no --source: file sources whose folder exists
     under DATA_DIR/generated and service sources that are configured. When the app's
-    Postgres is configured, the app's CSV dumps are not loaded as well."""
+    Postgres is configured, the app's dumps are not loaded as well."""
     names = [n for n, s in SOURCES.items() if not s.is_files and s.configured()]
     for name, spec in SOURCES.items():
         if spec.is_files and spec.default_path(data_dir).exists():

@@ -215,3 +215,117 @@ def test_not_configured_is_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("SOURCES__APP_POSTGRES__CREDENTIALS", raising=False)
     with pytest.raises(IngestError, match="SOURCES__APP_POSTGRES__CREDENTIALS"):
         run_source(DataDir(tmp_path), "app-postgres")
+
+
+# -- ids without a value, text (cuid) ids, and properties as stored (issue 14 items 3, 13) --
+NBSP = "\u00a0"
+
+
+def fresh_schema(dsn: str, schema: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute(f'drop schema if exists "{schema}" cascade')
+        con.execute(f'create schema "{schema}"')
+
+
+def test_text_ids_load_and_null_empty_or_blank_ids_are_rejected(postgres, tmp_path) -> None:
+    """Prisma's default `String @id @default(cuid())`: text ids. An id that is null, '' or
+    only white space (NBSP included) is no id; such rows are set aside with a reason, for
+    users as for events, and a rerun does not count them twice."""
+    schema = "prisma_text"
+    fresh_schema(postgres, schema)
+    with psycopg.connect(postgres) as con, con.cursor() as cur:
+        cur.execute(f'set search_path to "{schema}"')
+        cur.execute('create table "User" (id text primary key, email text, '
+                    '"updatedAt" timestamp(3) not null)')
+        cur.execute('create table "Event" (id text primary key, "userId" text, name text, '
+                    'properties jsonb, "createdAt" timestamp(3) not null)')
+        cur.executemany('insert into "User" values (%s, %s, %s)', [
+            ("ckx1a2b3c0000qz1k9d8e7f6g", "ana@x.io", "2026-05-01 10:00"),
+            ("3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01", "ben@x.io", "2026-05-02 10:00"),
+            ("", "empty@x.io", "2026-05-03 10:00"),
+            (f" {NBSP}\t", "blank@x.io", "2026-05-03 11:00"),
+        ])
+        cur.executemany('insert into "Event" values (%s, %s, %s, %s, %s)', [
+            ("ckx1ev0001", "ckx1a2b3c0000qz1k9d8e7f6g", "signed_up", "{}", "2026-05-01 10:00"),
+            ("ckx1ev0002", "3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01", "signed_up", "{}",
+             "2026-05-02 10:00"),
+            ("ckx1ev0003", "", "signed_up", "{}", "2026-05-03 10:00"),
+            ("ckx1ev0004", NBSP, "signed_up", "{}", "2026-05-03 10:01"),
+            ("ckx1ev0005", None, "signed_up", "{}", "2026-05-03 10:02"),
+            ("", "ckx1a2b3c0000qz1k9d8e7f6g", "file_uploaded", "{}", "2026-05-03 10:03"),
+            ("  ", None, "file_uploaded", "{}", "2026-05-03 10:04"),
+        ])
+    source = {"credentials": postgres, "schema": schema, "users_table": "User",
+              "events_table": "Event", "users_cursor": "updatedAt", "events_cursor": "createdAt"}
+    p = pipeline(tmp_path)
+    p.run(app_postgres(**source))
+    assert raw(tmp_path, "select id from raw_app.users order by id") == [
+        ("3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01",), ("ckx1a2b3c0000qz1k9d8e7f6g",)]
+    assert raw(tmp_path, "select id, user_id from raw_app.events order by id") == [
+        ("ckx1ev0001", "ckx1a2b3c0000qz1k9d8e7f6g"),
+        ("ckx1ev0002", "3f2c9a4e-8b1d-4c7e-9f0a-5d6e7b8c9d01")]
+    reasons = raw(tmp_path, "select split_part(location, ' ', 1), reason, count(*) "
+                            "from raw_app._rejected_records group by all order by all")
+    assert reasons == [(f"{schema}.Event", "missing_id", 2),
+                       (f"{schema}.Event", "missing_user_id", 3),
+                       (f"{schema}.User", "missing_id", 2)]
+    p.run(app_postgres(**source))
+    assert raw(tmp_path, "select count(*) from raw_app._rejected_records") == [(7,)]
+    assert raw(tmp_path, "select count(*) from raw_app.events") == [(2,)]
+
+
+def test_integer_ids_a_user_without_id_is_rejected_too(postgres, tmp_path) -> None:
+    """Integer id columns: null is the only way to have no id; a users table that allows
+    it (no primary key) has such rows set aside, as the events table always had."""
+    schema = "int_ids"
+    fresh_schema(postgres, schema)
+    execute(postgres, schema,
+            "create table users (id bigint, email text, updated_at timestamp(3))",
+            "create table events (id bigint, user_id bigint, name text, properties jsonb, "
+            "created_at timestamp(3))",
+            "insert into users values (42, 'ana@x.io', '2026-05-01 10:00'), "
+            "(null, 'nobody@x.io', '2026-05-01 11:00')",
+            "insert into events values (1, 42, 'signed_up', '{}', '2026-05-01 10:00'), "
+            "(2, null, 'signed_up', '{}', '2026-05-01 11:00'), "
+            "(null, 42, 'signed_up', '{}', '2026-05-01 12:00')")
+    p = pipeline(tmp_path)
+    p.run(app_postgres(credentials=postgres, schema=schema))
+    assert raw(tmp_path, "select id from raw_app.users") == [(42,)]
+    assert raw(tmp_path, "select id, user_id from raw_app.events") == [(1, 42)]
+    reasons = raw(tmp_path, "select split_part(location, ' ', 1), reason "
+                            "from raw_app._rejected_records order by all")
+    assert reasons == [(f"{schema}.events", "missing_id"), (f"{schema}.events", "missing_user_id"),
+                       (f"{schema}.users", "missing_id")]
+
+
+def test_event_properties_hold_only_the_keys_each_event_set(postgres, tmp_path) -> None:
+    """Each event's properties are its own: keys another event set do not appear (as
+    nulls) in it, and a key whose value is null counts as not set, at any depth."""
+    schema = "props"
+    fresh_schema(postgres, schema)
+    execute(postgres, schema,
+            "create table users (id bigint primary key, updated_at timestamp(3))",
+            "create table events (id bigint primary key, user_id bigint, name text, "
+            "properties jsonb, created_at timestamp(3))",
+            "insert into users values (1, '2026-05-01 10:00')")
+    with psycopg.connect(postgres) as con:
+        con.cursor().executemany(
+            f'insert into "{schema}".events values (%s, 1, %s, %s, %s)', [
+                (1, "signed_up", '{"signup_method": "google"}', "2026-05-01 10:00"),
+                (2, "report_generated", '{"report_type": "weekly", "filters": {"range": "7d"}}',
+                 "2026-05-01 10:01"),
+                (3, "workspace_created", "{}", "2026-05-01 10:02"),
+                (4, "file_uploaded", '{"file_type": "pdf", "folder": null}', "2026-05-01 10:03"),
+                (5, "report_generated",
+                 '{"filters": {"owner": "me", "range": null}, "tags": ["a", null]}',
+                 "2026-05-01 10:04"),
+            ])
+    p = pipeline(tmp_path)
+    p.run(app_postgres(credentials=postgres, schema=schema))
+    assert raw(tmp_path, "select id, properties::varchar from raw_app.events order by id") == [
+        (1, '{"signup_method":"google"}'),
+        (2, '{"filters":{"range":"7d"},"report_type":"weekly"}'),
+        (3, "{}"),
+        (4, '{"file_type":"pdf"}'),
+        (5, '{"filters":{"owner":"me"},"tags":["a",null]}'),
+    ]
