@@ -45,7 +45,7 @@ def trim_unicode(column):
     return f"trim({column})"
 
 
-def source_columns(source_name, table_name, columns):
+def source_columns(source_name, table_name, columns, required):
     return f"{source_name}__{table_name}"
 
 

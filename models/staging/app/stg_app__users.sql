@@ -4,12 +4,15 @@
     'converted_at': journeys.type_timestamptz(), 'churned': dbt.type_boolean(),
     'churned_at': journeys.type_timestamptz(), 'updated_at': journeys.type_timestamptz(),
 } -%}
+{#- the key column: a user is its id. The others may be absent from the raw table (read as
+    null); a missing key column stops the build with an error naming it. -#}
+{%- set key_columns = ['id'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_or_empty('app', 'users', raw_columns) }}
+    select * from {{ journeys.source_columns('app', 'users', raw_columns, key_columns) }}
 
 ),
 
