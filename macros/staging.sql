@@ -136,3 +136,11 @@
         when 'false' then false
     end
 {%- endmacro %}
+
+{#- Generic test: rows whose value is missing, SEMANTICS.md's way: null, empty or only
+    white space (NBSP included) all count as without. -#}
+{% test not_blank(model, column_name) %}
+    select *
+    from {{ model }}
+    where {{ journeys.is_blank(column_name) }}
+{% endtest %}

@@ -88,3 +88,7 @@ def json_type_at(column, key_expression):
 
 def canonical_event_name(expression):
     return f"lower(replace({expression}, '_', ''))"
+
+
+def data_quality_checks():
+    return []

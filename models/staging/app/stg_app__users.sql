@@ -27,11 +27,13 @@ versioned as (
 
 ),
 
+-- an empty or blank email is no email (SEMANTICS.md: null, '' and blank all count as
+-- without), so dim_persons falls back to the CRM's as it does for a null one
 renamed as (
 
     select
         cast(id as {{ dbt.type_string() }}) as user_id,
-        email,
+        case when not {{ journeys.is_blank('email') }} then email end as email,
         plan,
         coalesce(churned, false) as is_churned,
         {{ journeys.to_utc('signed_up_at') }} as signed_up_at,
