@@ -73,36 +73,33 @@
 {#- The rows one check finds, in fct_data_quality_issues' shape. The conditions are the
     ones dbt's own tests use, so the rows match the count dbt printed. -#}
 {% macro data_quality_rows(check) -%}
-    {%- set column = check.column -%}
+    {%- set column = 'checked.' ~ check.column -%}
+    {%- set parents = '' -%}
+    {%- if check.rule == 'relationships' -%}
+        {%- set parents = 'left join (select ' ~ check.field ~ ' as parent_key from '
+            ~ ref(check.to) ~ ') as parents on ' ~ column ~ ' = parents.parent_key' -%}
+        {%- set condition = column ~ ' is not null and parents.parent_key is null' -%}
+    {%- elif check.rule == 'not_null' -%}
+        {%- set condition = column ~ ' is null' -%}
+    {%- elif check.rule == 'not_blank' -%}
+        {%- set condition = journeys.is_blank(column) -%}
+    {%- else -%}
+        {%- set accepted = [] -%}
+        {%- for value in check['values'] -%}
+            {%- do accepted.append("'" ~ value ~ "'" if check.quote else value | string) -%}
+        {%- endfor -%}
+        {%- set condition = column ~ ' not in (' ~ accepted | join(', ') ~ ')' -%}
+    {%- endif -%}
     select
         '{{ check.test_name }}' as test_name,
         '{{ check.model }}' as model_name,
-        '{{ column }}' as column_name,
+        '{{ check.column }}' as column_name,
         '{{ check.rule }}' as rule_name,
-        cast({{ check.row_key if check.row_key else 'null' }} as {{ dbt.type_string() }})
-            as row_key,
-        cast(checked.{{ column }} as {{ dbt.type_string() }}) as value
+        cast({{ check.row_key or 'null' }} as {{ dbt.type_string() }}) as row_key,
+        cast({{ column }} as {{ dbt.type_string() }}) as offending_value
     from (
-        select * from {{ ref(check.model) }}
-        {%- if check.where %}
-        where {{ check.where }}
-        {%- endif %}
+        select * from {{ ref(check.model) }} {{ 'where ' ~ check.where if check.where }}
     ) as checked
-    {%- if check.rule == 'relationships' %}
-    left join (
-        select {{ check.field }} as parent_key from {{ ref(check.to) }}
-    ) as parents
-        on checked.{{ column }} = parents.parent_key
-    where checked.{{ column }} is not null and parents.parent_key is null
-    {%- elif check.rule == 'not_null' %}
-    where checked.{{ column }} is null
-    {%- elif check.rule == 'not_blank' %}
-    where {{ journeys.is_blank('checked.' ~ column) }}
-    {%- elif check.rule == 'accepted_values' %}
-    where checked.{{ column }} not in (
-        {%- for value in check['values'] -%}
-            {{ "'" ~ value ~ "'" if check.quote else value }}{{ ", " if not loop.last }}
-        {%- endfor -%}
-    )
-    {%- endif %}
+    {{ parents }}
+    where {{ condition }}
 {%- endmacro %}

@@ -84,8 +84,9 @@ def test_warn_rules_list_each_offending_row_and_every_mart_builds(tmp_path: Path
     assert result.ok
     assert_every_model_built(data)
 
-    issues = set(query(data.warehouse_db, "select model_name, column_name, rule_name, "
-                                          "row_key, value from marts.fct_data_quality_issues"))
+    issues = set(query(data.warehouse_db,
+                       "select model_name, column_name, rule_name, row_key, offending_value "
+                       "from marts.fct_data_quality_issues"))
     assert issues == EXPECTED_ISSUES
     # what `journeys build` reports per rule: the same rows, counted
     counted = {(f.checks, f.rule): f.rows for f in quality.findings(data)

@@ -25,18 +25,18 @@ found as (
 
     {%- for check in checks %}
 
-    {{ journeys.data_quality_rows(check) }}
-    {{- "\n\n    union all\n" if not loop.last }}
+        {{ journeys.data_quality_rows(check) }}
+        {{- "\n\n        union all\n" if not loop.last }}
     {%- else %}
 
-    select
-        cast(null as {{ dbt.type_string() }}) as test_name,
-        cast(null as {{ dbt.type_string() }}) as model_name,
-        cast(null as {{ dbt.type_string() }}) as column_name,
-        cast(null as {{ dbt.type_string() }}) as rule_name,
-        cast(null as {{ dbt.type_string() }}) as row_key,
-        cast(null as {{ dbt.type_string() }}) as value
-    where 1 = 0
+        select
+            cast(null as {{ dbt.type_string() }}) as test_name,
+            cast(null as {{ dbt.type_string() }}) as model_name,
+            cast(null as {{ dbt.type_string() }}) as column_name,
+            cast(null as {{ dbt.type_string() }}) as rule_name,
+            cast(null as {{ dbt.type_string() }}) as row_key,
+            cast(null as {{ dbt.type_string() }}) as offending_value
+        where 1 = 0
     {%- endfor %}
 
 ),
@@ -49,7 +49,7 @@ final as (
         column_name,
         rule_name,
         row_key,
-        value
+        offending_value
 
     from found
 
