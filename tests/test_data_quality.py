@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
-from journeys import quality
+from journeys import generator, quality
 from journeys.dbt import run_dbt, target_dir
 from journeys.ingest import run_source
 from journeys.paths import DataDir
@@ -100,6 +101,26 @@ def test_warn_rules_list_each_offending_row_and_every_mart_builds(tmp_path: Path
     persons = dict(query(data.warehouse_db, "select app_user_id, signed_up_at is null "
                                             "from marts.dim_persons where app_user_id is not null"))
     assert persons == {"1": False, "2": False, "3": False, "4": True, "5": False, "6": False}
+
+
+def test_defects_are_a_fraction_of_users_chosen_by_the_seed(tmp_path: Path) -> None:
+    def blanked(seed: int, folder: str) -> tuple[set[str], str]:
+        out = tmp_path / folder
+        generator.generate(out, users=200, seed=seed, defects=0.05)
+        with (out / "app" / "users.csv").open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        # each blanked row lacks both; no other row lacks either
+        assert all((r["email"] == "") == (r["signed_up_at"] == "") for r in rows)
+        return {r["id"] for r in rows if r["email"] == ""}, (out / "app" / "schema.sql").read_text()
+
+    first, schema = blanked(5, "a")
+    again, _ = blanked(5, "b")
+    other, _ = blanked(6, "c")
+    assert len(first) == 10 and first == again and other != first  # 5% of 200, by the seed
+    # the app's table must accept such rows (the demo replays it into Postgres)
+    assert "    email text,\n" in schema and "    signed_up_at timestamp(3),\n" in schema
+    with pytest.raises(ValueError, match="--defects"):
+        generator.generate(tmp_path / "bad", users=10, defects=1.5)
 
 
 def journeys(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
