@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from journeys import generator
+from journeys import generator, quality
 from journeys.dbt import DbtError, run_dbt
 from journeys.ingest import SOURCES, IngestError, SourceResult, default_sources, run_source
 from journeys.paths import DATA_DIR_ENV, DataDir
@@ -34,6 +34,17 @@ data_dir_option = click.option(
 )
 
 
+defects_option = click.option(
+    "--defects",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Fraction of app users whose users row has no email and no signed_up_at "
+    "(chosen by the seed): the customer's data-quality problems, which warn and are "
+    "counted but never stop the build.",
+)
+
+
 def fail(message: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     sys.exit(code)
@@ -48,7 +59,8 @@ def main() -> None:
 # -- generate ----------------------------------------------------------------------------
 
 
-def _generate(out: Path, users: int, seed: int, fmt: str, start: dt.date, quiet: bool) -> dict:
+def _generate(out: Path, users: int, seed: int, fmt: str, start: dt.date, quiet: bool,
+              defects: float = 0.0) -> dict:
     columns = (
         TextColumn("[bold]generating"),
         BarColumn(),
@@ -64,7 +76,8 @@ def _generate(out: Path, users: int, seed: int, fmt: str, start: dt.date, quiet:
 
         try:
             return generator.generate(
-                out, users=users, seed=seed, fmt=fmt, start=start, on_progress=update
+                out, users=users, seed=seed, fmt=fmt, start=start, on_progress=update,
+                defects=defects,
             )
         except ValueError as error:
             fail(str(error), 2)
@@ -109,6 +122,7 @@ def _generate(out: Path, users: int, seed: int, fmt: str, start: dt.date, quiet:
     help="Monday of the first signup week (26 weeks follow).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@defects_option
 def generate(
     data_dir: Path,
     users: int,
@@ -117,6 +131,7 @@ def generate(
     fmt: str,
     start: dt.datetime,
     quiet: bool,
+    defects: float,
 ) -> None:
     """Simulate a B2B SaaS trial population and write every source in its native shape.
 
@@ -124,7 +139,7 @@ def generate(
     HubSpot and Intercom list-API pages, and truth.json with the planted facts.
     """
     target = out or DataDir.resolve(data_dir).generated
-    truth = _generate(target, users, seed, fmt, start.date(), quiet)
+    truth = _generate(target, users, seed, fmt, start.date(), quiet, defects)
     rows = truth["rows"]
     console.print(
         f"wrote {rows['posthog_export_rows']:,} PostHog export rows, "
@@ -218,12 +233,15 @@ def ingest(data_dir: Path, source: str | None, path: str | None) -> None:
 # -- build -------------------------------------------------------------------------------
 
 
-def _build(data_dir: DataDir, dbt_args: tuple[str, ...]):
+def _build(data_dir: DataDir, dbt_args: tuple[str, ...], show_quality: bool = True):
     try:
         result = run_dbt(data_dir, "build", list(dbt_args))
     except DbtError as error:
         fail(str(error))
         raise
+    if show_quality or not result.ok:
+        # rows the customer's data-quality rules found, per rule (warn tests never stop it)
+        quality.print_findings(console, quality.findings(data_dir))
     if not result.ok:
         fail(
             f"dbt build failed (exit {result.returncode}); see the output above or "
@@ -289,7 +307,8 @@ def lint_plan(data_dir: Path, plan_dir: Path | None, no_data: bool) -> None:
 @data_dir_option
 @click.option("--users", type=click.IntRange(min=1), default=5_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-def demo(data_dir: Path, users: int, seed: int) -> None:
+@defects_option
+def demo(data_dir: Path, users: int, seed: int, defects: float) -> None:
     """Generate demo data, ingest it, dbt build, and print a summary.
 
     The demo owns DATA_DIR: a rerun starts from empty. It refuses a DATA_DIR that holds a
@@ -306,7 +325,8 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     except FileExistsError as error:
         fail(str(error), 2)
     console.rule("[bold]1/3 generate")
-    _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False)
+    _generate(data.generated, users, seed, "jsonl", generator.DEFAULT_START, quiet=False,
+              defects=defects)
     console.rule("[bold]2/3 ingest")
     # the real pipelines, against a real (embedded) Postgres for the app's tables and
     # local stand-ins serving the generated HubSpot and Intercom pages (no credentials)
@@ -325,7 +345,7 @@ def demo(data_dir: Path, users: int, seed: int) -> None:
     finally:
         server.cleanup()
     console.rule("[bold]3/3 dbt build")
-    result = _build(data, ())
+    result = _build(data, (), show_quality=False)
     print_summary(console, summarize(data, result))
 
 

@@ -8,6 +8,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from journeys import quality
 from journeys.dbt import DbtResult
 from journeys.paths import DataDir
 
@@ -30,6 +31,7 @@ class Summary:
     tests_failed: int
     models_built: int
     persons: dict[str, int]  # how each person was resolved -> persons
+    data_quality: list[quality.Finding]  # warn tests that found rows, with their counts
 
 
 def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
@@ -60,6 +62,7 @@ def summarize(data_dir: DataDir, result: DbtResult) -> Summary:
         + result.count("unit_test", "fail"),
         models_built=result.count("model", "success"),
         persons=persons,
+        data_quality=quality.findings(data_dir),
     )
 
 
@@ -75,6 +78,7 @@ def print_summary(console: Console, summary: Summary) -> None:
         f"dbt: {summary.models_built} models built, {summary.tests_passed} tests "
         f"passed, {summary.tests_warned} warned, {summary.tests_failed} failed"
     )
+    quality.print_findings(console, summary.data_quality)
     total = sum(summary.persons.values())
     parts = ", ".join(f"{n:,} {kind}" for kind, n in sorted(summary.persons.items()))
     console.print(f"persons: {total:,} ({parts}), one per human across PostHog, the app, "

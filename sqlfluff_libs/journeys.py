@@ -45,7 +45,7 @@ def trim_unicode(column):
     return f"trim({column})"
 
 
-def source_columns(source_name, table_name, columns):
+def source_columns(source_name, table_name, columns, required):
     return f"{source_name}__{table_name}"
 
 
@@ -88,3 +88,7 @@ def json_type_at(column, key_expression):
 
 def canonical_event_name(expression):
     return f"lower(replace({expression}, '_', ''))"
+
+
+def data_quality_checks():
+    return []

@@ -5,6 +5,9 @@
 - `app/`: the app's Postgres tables (`schema.sql`, `users.csv`, `events.csv`),
 - `hubspot/<object>/page-*.json` and `intercom/<object>/page-*.json`: list-API pages,
 - `truth.json`: the planted facts the marts must recover.
+
+`defects` plants the customer's data-quality problems a warehouse must survive: that
+fraction of app users has no email and no signup time in the app's `users` table.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ class Progress:
     app_events: int
 
 
+def defective_users(users: int, seed: int, defects: float) -> np.ndarray:
+    """A mask over all users: round(users x defects) of them, chosen by the seed alone."""
+    mask = np.zeros(users, dtype=bool)
+    count = round(users * defects)
+    mask[np.random.default_rng([seed, 4]).choice(users, size=count, replace=False)] = True
+    return mask
+
+
 def generate(
     out: Path,
     users: int = 5_000,
@@ -46,15 +57,20 @@ def generate(
     weeks: int = 26,
     on_progress: Callable[[Progress], None] | None = None,
     chunk_users: int = sim.Plan.chunk_users,
+    defects: float = 0.0,
 ) -> dict:
     """Write the demo sources into `out` (replacing an earlier generation there) and
     return the planted truths (also written to `out/truth.json`).
 
-    The output depends only on (users, seed, start, weeks, chunk_users); users are
-    simulated `chunk_users` at a time, which bounds memory whatever the total.
+    The output depends only on (users, seed, start, weeks, chunk_users, defects); users
+    are simulated `chunk_users` at a time, which bounds memory whatever the total.
+    `defects` (0 to 1): the fraction of app users, round(users x defects) of them chosen
+    by the seed, whose `users` row has no email and no signed_up_at.
     """
     if users < 1:
         raise ValueError(f"--users must be at least 1, got {users}")
+    if not 0 <= defects <= 1:
+        raise ValueError(f"--defects is a fraction of users, from 0 to 1, got {defects}")
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if start.weekday() != 0:
@@ -76,7 +92,8 @@ def generate(
     export = posthog.ExportWriter(
         out / "posthog" / "events", fmt, (backfill_start, backfill_start + 6 * sim.HOUR)
     )
-    app = AppWriter(out / "app")
+    defective = defective_users(users, seed, defects)
+    app = AppWriter(out / "app", nullable_signup=defects > 0)
     crm = CrmWriter(out, plan)
     truth = Truth(plan)
 
@@ -88,7 +105,7 @@ def generate(
             chunk, np.random.default_rng([seed, 3, chunk_no])
         )
         export.write(client)
-        server, server_idx = app.write(chunk, plan.end_us)
+        server, server_idx = app.write(chunk, plan.end_us, blank=defective[lo:hi])
         last_seen = truth.add_chunk(chunk, client_actor, client, server, server_idx)
         crm.write(chunk, chunk_no, plan.end_us, last_seen)
         del chunk, client, server
@@ -106,6 +123,10 @@ def generate(
         app_events=app.event_rows,
     )
     report["format"] = fmt
+    report["defects"] = {
+        "fraction": defects,
+        "users_without_email_and_signup": app.blanked_users,
+    }
     (out / "truth.json").write_bytes(
         orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY, default=float)
     )

@@ -98,8 +98,10 @@ def server_rows(chunk: sim.Chunk, first_event_id: int) -> tuple[pa.Table, np.nda
     return table, idx
 
 
-def users_table(chunk: sim.Chunk, end_us: int) -> pa.Table:
-    """One row per user, as the table stands at the data's end."""
+def users_table(chunk: sim.Chunk, end_us: int, blank: np.ndarray | None = None) -> pa.Table:
+    """One row per user, as the table stands at the data's end. Users where `blank` is
+    true have no email and no signed_up_at (the customer's data-quality defects)."""
+    blank = np.zeros(chunk.n_users, dtype=bool) if blank is None else np.asarray(blank)
     converted = chunk.converted_us < sim.NEVER
     churned = chunk.churned_us < sim.NEVER
     trial_over = chunk.signup_us + sim.TRIAL_DAYS * sim.DAY <= end_us
@@ -116,8 +118,8 @@ def users_table(chunk: sim.Chunk, end_us: int) -> pa.Table:
     return pa.table(
         {
             "id": pa.array(chunk.user_id),
-            "email": pa.array(chunk.email),
-            "signed_up_at": _ms(chunk.signup_us),
+            "email": pa.array(chunk.email, mask=blank),
+            "signed_up_at": _ms_or_null(np.where(blank, sim.NEVER, chunk.signup_us)),
             "plan": plan_text,
             "converted_at": _ms_or_null(chunk.converted_us),
             "churned": pa.array(churned),
@@ -127,27 +129,40 @@ def users_table(chunk: sim.Chunk, end_us: int) -> pa.Table:
     )
 
 
+def schema_sql(nullable_signup: bool = False) -> str:
+    """The tables' DDL; `nullable_signup` lets a user row lack its email and signup time
+    (an app whose data has such rows must allow them)."""
+    if not nullable_signup:
+        return SCHEMA_SQL
+    return (SCHEMA_SQL.replace("    email text not null,", "    email text,")
+            .replace("    signed_up_at timestamp(3) not null,", "    signed_up_at timestamp(3),"))
+
+
 class AppWriter:
     """Appends each chunk's rows to `users.csv` and `events.csv`."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, nullable_signup: bool = False):
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "schema.sql").write_text(SCHEMA_SQL)
+        (out_dir / "schema.sql").write_text(schema_sql(nullable_signup))
         self.users = open(out_dir / "users.csv", "wb")  # noqa: SIM115
         self.events = open(out_dir / "events.csv", "wb")  # noqa: SIM115
         self.wrote_header = {"users": False, "events": False}
         self.next_event_id = 1
         self.user_rows = 0
         self.event_rows = 0
+        self.blanked_users = 0
 
     def _append(self, name: str, handle, table: pa.Table) -> None:
         options = pacsv.WriteOptions(include_header=not self.wrote_header[name])
         pacsv.write_csv(table, handle, write_options=options)
         self.wrote_header[name] = True
 
-    def write(self, chunk: sim.Chunk, end_us: int) -> tuple[pa.Table, np.ndarray]:
-        """Append the chunk; returns its events rows and their action indices."""
-        users = users_table(chunk, end_us)
+    def write(self, chunk: sim.Chunk, end_us: int, blank: np.ndarray | None = None
+              ) -> tuple[pa.Table, np.ndarray]:
+        """Append the chunk (users where `blank` is true without email and signup time);
+        returns its events rows and their action indices."""
+        users = users_table(chunk, end_us, blank)
+        self.blanked_users += 0 if blank is None else int(np.count_nonzero(blank))
         self._append("users", self.users, users)
         events, idx = server_rows(chunk, self.next_event_id)
         self._append("events", self.events, events)

@@ -3,12 +3,15 @@
     'properties': dbt.type_string(), 'session_id': dbt.type_string(),
     'created_at': journeys.type_timestamptz(),
 } -%}
+{#- the key columns: an event is its id, its user, its name and its time. The others may
+    be absent from the raw table (read as null). -#}
+{%- set key_columns = ['id', 'user_id', 'name', 'created_at'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_or_empty('app', 'events', raw_columns) }}
+    select * from {{ journeys.source_columns('app', 'events', raw_columns, key_columns) }}
 
 ),
 

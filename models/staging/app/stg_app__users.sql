@@ -4,12 +4,15 @@
     'converted_at': journeys.type_timestamptz(), 'churned': dbt.type_boolean(),
     'churned_at': journeys.type_timestamptz(), 'updated_at': journeys.type_timestamptz(),
 } -%}
+{#- the key column: a user is its id. The others may be absent from the raw table (read as
+    null); a missing key column stops the build with an error naming it. -#}
+{%- set key_columns = ['id'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_or_empty('app', 'users', raw_columns) }}
+    select * from {{ journeys.source_columns('app', 'users', raw_columns, key_columns) }}
 
 ),
 
@@ -24,11 +27,13 @@ versioned as (
 
 ),
 
+-- an empty or blank email is no email (SEMANTICS.md: null, '' and blank all count as
+-- without), so dim_persons falls back to the CRM's as it does for a null one
 renamed as (
 
     select
         cast(id as {{ dbt.type_string() }}) as user_id,
-        email,
+        case when not {{ journeys.is_blank('email') }} then email end as email,
         plan,
         coalesce(churned, false) as is_churned,
         {{ journeys.to_utc('signed_up_at') }} as signed_up_at,

@@ -4,6 +4,9 @@
     'association_type_id': dbt.type_bigint(),
     'is_removed': dbt.type_boolean(),
 } -%}
+{#- the key columns of each association table: the pair of ids. The others may be absent
+    (`is_removed` is, until a load marks a removal). -#}
+{%- set key_columns = ['from_id', 'to_id'] -%}
 {#- HubSpot-defined primary association types (SOURCES.md section 3): contact -> company
     1 and deal -> company 5. Vendor constants, not configuration. -#}
 {%- set primary_type_ids = [1, 5] -%}
@@ -31,7 +34,8 @@ deals as (
 contact_company as (
 
     select * from {{
-        journeys.source_columns('hubspot', 'contact_company_associations', raw_columns)
+        journeys.source_columns(
+            'hubspot', 'contact_company_associations', raw_columns, key_columns)
     }}
 
 ),
@@ -39,7 +43,8 @@ contact_company as (
 deal_company as (
 
     select * from {{
-        journeys.source_columns('hubspot', 'deal_company_associations', raw_columns)
+        journeys.source_columns(
+            'hubspot', 'deal_company_associations', raw_columns, key_columns)
     }}
 
 ),
@@ -47,7 +52,8 @@ deal_company as (
 deal_contact as (
 
     select * from {{
-        journeys.source_columns('hubspot', 'deal_contact_associations', raw_columns)
+        journeys.source_columns(
+            'hubspot', 'deal_contact_associations', raw_columns, key_columns)
     }}
 
 ),

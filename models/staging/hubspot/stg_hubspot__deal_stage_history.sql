@@ -8,12 +8,16 @@
     'updated_by_user_id': dbt.type_bigint(),
     '_dlt_load_id': dbt.type_string(),
 } -%}
+{#- the key columns: a change is its deal, stage and time (the dedup key). The others may
+    be absent (read as null). -#}
+{%- set key_columns = ['deal_id', 'stage', 'changed_at'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_columns('hubspot', 'deal_stage_history', raw_columns) }}
+    select * from {{ journeys.source_columns(
+        'hubspot', 'deal_stage_history', raw_columns, key_columns) }}
 
 ),
 

@@ -13,12 +13,15 @@
     'archived_at': journeys.type_timestamptz(),
     '_dlt_load_id': dbt.type_string(),
 } -%}
+{#- the key columns: a record is its id and its last-modification time (the load's cursor;
+    records without one are rejected at load). The others may be absent (read as null). -#}
+{%- set key_columns = ['id', 'properties__hs_lastmodifieddate'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_columns('hubspot', 'deals', raw_columns) }}
+    select * from {{ journeys.source_columns('hubspot', 'deals', raw_columns, key_columns) }}
 
 ),
 

@@ -17,12 +17,15 @@
     'last_seen_at': dbt.type_bigint(),
     '_dlt_load_id': dbt.type_string(),
 } -%}
+{#- the key columns: a contact is its id and its version time (the load's cursor). The
+    others may be absent (read as null). -#}
+{%- set key_columns = ['id', 'updated_at'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_columns('intercom', 'contacts', raw_columns) }}
+    select * from {{ journeys.source_columns('intercom', 'contacts', raw_columns, key_columns) }}
 
 ),
 

@@ -4,19 +4,24 @@
     '_dlt_load_id': dbt.type_string(),
     '_dlt_id': dbt.type_string(),
 } -%}
+{#- the key columns: a conversation's id and dlt's row id its list of contacts hangs from;
+    a listed contact's id and that parent row id. The others may be absent (read as null). -#}
+{%- set conversation_keys = ['id', '_dlt_id'] -%}
 {%- set contact_columns = {
     'id': dbt.type_string(),
     'external_id': dbt.type_string(),
     '_dlt_parent_id': dbt.type_string(),
     '_dlt_list_idx': dbt.type_bigint(),
 } -%}
+{%- set contact_keys = ['id', '_dlt_parent_id'] -%}
 
 with
 
 conversations as (
 
     select * from {{
-        journeys.source_columns('intercom', 'conversations', conversation_columns)
+        journeys.source_columns(
+            'intercom', 'conversations', conversation_columns, conversation_keys)
     }}
 
 ),
@@ -25,7 +30,7 @@ contacts as (
 
     select * from {{
         journeys.source_columns(
-            'intercom', 'conversations__contacts__contacts', contact_columns)
+            'intercom', 'conversations__contacts__contacts', contact_columns, contact_keys)
     }}
 
 ),

@@ -25,12 +25,16 @@
     'statistics__count_conversation_parts': dbt.type_bigint(),
     '_dlt_load_id': dbt.type_string(),
 } -%}
+{#- the key columns: a conversation is its id, its start (its event time) and its version
+    time (the load's cursor). The others may be absent (read as null). -#}
+{%- set key_columns = ['id', 'created_at', 'updated_at'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_columns('intercom', 'conversations', raw_columns) }}
+    select * from {{ journeys.source_columns(
+        'intercom', 'conversations', raw_columns, key_columns) }}
 
 ),
 

@@ -13,18 +13,21 @@
     'elements_chain': dbt.type_string(), 'person_properties': journeys.type_json(),
     'person_id': dbt.type_string(),
 } -%}
+{#- the key columns of both tables (SEMANTICS.md, Clean rows first): uuid, distinct_id,
+    timestamp and event name. The others may be absent (read as null). -#}
+{%- set key_columns = ['uuid', 'distinct_id', 'timestamp', 'event'] -%}
 
 with
 
 exported as (
 
-    select * from {{ journeys.source_columns('posthog', 'events', export_columns) }}
+    select * from {{ journeys.source_columns('posthog', 'events', export_columns, key_columns) }}
 
 ),
 
 queried as (
 
-    select * from {{ journeys.source_columns('posthog', 'api_events', api_columns) }}
+    select * from {{ journeys.source_columns('posthog', 'api_events', api_columns, key_columns) }}
 
 ),
 

@@ -1,13 +1,16 @@
 {%- set raw_columns = {
     'distinct_id': dbt.type_string(), 'person_id': dbt.type_string(),
 } -%}
+{#- the key columns: a row maps a distinct_id to a person, both or nothing. -#}
+{%- set key_columns = ['distinct_id', 'person_id'] -%}
 
 with
 
 source as (
 
     select * from {{
-        journeys.source_columns('posthog', 'api_person_distinct_ids', raw_columns)
+        journeys.source_columns(
+            'posthog', 'api_person_distinct_ids', raw_columns, key_columns)
     }}
 
 ),

@@ -2,12 +2,14 @@
     'id': dbt.type_string(), 'created_at': journeys.type_timestamptz(),
     'is_identified': dbt.type_boolean(), 'properties': dbt.type_string(),
 } -%}
+{#- the key column: a person is its id. The others may be absent (read as null). -#}
+{%- set key_columns = ['id'] -%}
 
 with
 
 source as (
 
-    select * from {{ journeys.source_columns('posthog', 'api_persons', raw_columns) }}
+    select * from {{ journeys.source_columns('posthog', 'api_persons', raw_columns, key_columns) }}
 
 ),
 
