@@ -19,6 +19,21 @@ events as (
 
 ),
 
+-- app events' properties, read on their own: an engine may materialise `events` (read
+-- several times), and only app events' properties are needed (first-touch fallback)
+app_event_properties as (
+
+    select
+        person_id,
+        event_id,
+        occurred_at,
+        properties
+
+    from {{ ref('int_events__unified') }}
+    where source = 'app'
+
+),
+
 users as (
 
     select * from {{ ref('stg_app__users') }}
@@ -137,94 +152,110 @@ emails as (
 
 ),
 
--- first touch as one set (SEMANTICS.md): from the person's earliest PostHog event (by
--- time, then id) carrying a referring domain or any utm value; blank counts as absent
+-- first touch as one set (SEMANTICS.md): the person's earliest PostHog event (by time,
+-- then id) carrying a referring domain or any utm value; blank (spaces only) is absent.
+-- Later touches never overwrite it ($set_once)
 posthog_touches as (
 
     select
         person_id,
         event_id,
-        occurred_at,
         referring_domain,
         utm_source,
         utm_medium,
-        utm_campaign
+        utm_campaign,
+        row_number() over (
+            partition by person_id
+            order by occurred_at, {{ journeys.byte_order('event_id') }}
+        ) as touch_rank
 
     from events
-    where source = 'posthog'
+    where
+        source = 'posthog'
+        and (
+            trim(referring_domain) <> ''
+            or trim(utm_source) <> ''
+            or trim(utm_medium) <> ''
+            or trim(utm_campaign) <> ''
+        )
 
 ),
 
--- the fallback for persons PostHog never saw arrive: attribution the app put in its own
--- events' properties (utm_*, `$referring_domain` / `referring_domain`), if any
+-- the fallback for persons without a PostHog touch: attribution the app put in its own
+-- events' properties (utm_*, `$referring_domain` / `referring_domain`), if any. Only
+-- their app events are parsed
+app_attribution as (
+
+    select
+        events.person_id,
+        events.event_id,
+        events.occurred_at,
+        coalesce(
+            {{ journeys.json_text('events.properties', '$referring_domain') }},
+            {{ journeys.json_text('events.properties', 'referring_domain') }}
+        ) as referring_domain,
+        {{ journeys.json_text('events.properties', 'utm_source') }} as utm_source,
+        {{ journeys.json_text('events.properties', 'utm_medium') }} as utm_medium,
+        {{ journeys.json_text('events.properties', 'utm_campaign') }} as utm_campaign
+
+    from app_event_properties as events
+    left join posthog_touches
+        on
+            events.person_id = posthog_touches.person_id
+            and posthog_touches.touch_rank = 1
+    where posthog_touches.person_id is null
+
+),
+
 app_touches as (
 
     select
         person_id,
         event_id,
-        occurred_at,
-        coalesce(
-            {{ journeys.json_text('properties', '$referring_domain') }},
-            {{ journeys.json_text('properties', 'referring_domain') }}
-        ) as referring_domain,
-        {{ journeys.json_text('properties', 'utm_source') }} as utm_source,
-        {{ journeys.json_text('properties', 'utm_medium') }} as utm_medium,
-        {{ journeys.json_text('properties', 'utm_campaign') }} as utm_campaign
-
-    from events
-    where source = 'app'
-
-),
-
-all_touches as (
-
-    select
-        person_id,
-        event_id,
-        occurred_at,
         referring_domain,
         utm_source,
         utm_medium,
         utm_campaign,
-        'posthog' as origin,
-        1 as origin_rank
+        row_number() over (
+            partition by person_id
+            order by occurred_at, {{ journeys.byte_order('event_id') }}
+        ) as touch_rank
+
+    from app_attribution
+    where
+        trim(referring_domain) <> ''
+        or trim(utm_source) <> ''
+        or trim(utm_medium) <> ''
+        or trim(utm_campaign) <> ''
+
+),
+
+-- one touch per person: PostHog's when there is one, else the app's
+touches as (
+
+    select
+        person_id,
+        referring_domain,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        'posthog' as origin
 
     from posthog_touches
+    where touch_rank = 1
 
     union all
 
     select
         person_id,
-        event_id,
-        occurred_at,
         referring_domain,
         utm_source,
         utm_medium,
         utm_campaign,
-        'app' as origin,
-        2 as origin_rank
+        'app' as origin
 
     from app_touches
-
-),
-
--- a PostHog touch wins over any app touch, then the earliest; later touches never
--- overwrite it ($set_once)
-touches as (
-
-    select
-        *,
-        row_number() over (
-            partition by person_id
-            order by origin_rank, occurred_at, {{ journeys.byte_order('event_id') }}
-        ) as touch_rank
-
-    from all_touches
-    where
-        not {{ journeys.is_blank('referring_domain') }}
-        or not {{ journeys.is_blank('utm_source') }}
-        or not {{ journeys.is_blank('utm_medium') }}
-        or not {{ journeys.is_blank('utm_campaign') }}
+    where touch_rank = 1
 
 ),
 
@@ -245,7 +276,6 @@ first_touch as (
         ) as referring_host
 
     from touches
-    where touch_rank = 1
 
 ),
 
