@@ -215,7 +215,8 @@ ranked as (
 
 ),
 
-matched_by_time as (
+-- first pass: the k-th PostHog event of a burst with its k-th app event
+first_pass as (
 
     select
         posthog_rows.event_id,
@@ -242,13 +243,75 @@ matched_by_time as (
 
 ),
 
+-- what the first pass left: a copy lost early in a burst shifts the ranks after it, so a
+-- later copy can land more than the window from the app event of its rank
+leftovers as (
+
+    select ranked.*
+
+    from ranked
+    left join first_pass as paired_copies
+        on ranked.event_id = paired_copies.event_id
+    left join first_pass as paired_servers
+        on
+            ranked.event_id = paired_servers.server_event_id
+            and ranked.capture_library = paired_servers.capture_library
+    where paired_copies.event_id is null and paired_servers.event_id is null
+
+),
+
+-- second pass over them, numbered from the burst's end
+ranked_from_end as (
+
+    select
+        *,
+        row_number() over (
+            partition by person_id, event_name, capture_library, burst_number, is_server
+            order by occurred_at desc, {{ journeys.byte_order('event_id') }} desc
+        ) as copy_rank_from_end
+
+    from leftovers
+
+),
+
+second_pass as (
+
+    select
+        posthog_rows.event_id,
+        server_rows.event_id as server_event_id,
+        posthog_rows.capture_library,
+        'time' as matched_by,
+        {{ journeys.seconds_between('server_rows.occurred_at', 'posthog_rows.occurred_at') }}
+            as seconds_from_server
+
+    from ranked_from_end as posthog_rows
+    inner join ranked_from_end as server_rows
+        on
+            posthog_rows.person_id = server_rows.person_id
+            and posthog_rows.event_name = server_rows.event_name
+            and posthog_rows.capture_library = server_rows.capture_library
+            and posthog_rows.burst_number = server_rows.burst_number
+            and posthog_rows.copy_rank_from_end = server_rows.copy_rank_from_end
+    where
+        posthog_rows.is_server = 0
+        and server_rows.is_server = 1
+        and abs(
+            {{ journeys.seconds_between('server_rows.occurred_at', 'posthog_rows.occurred_at') }}
+        ) <= {{ window_seconds }}
+
+),
+
 final as (
 
     select * from matched_by_id
 
     union all
 
-    select * from matched_by_time
+    select * from first_pass
+
+    union all
+
+    select * from second_pass
 
 )
 
