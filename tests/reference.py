@@ -16,6 +16,10 @@ from functools import cached_property
 from pathlib import Path
 
 DAY = dt.timedelta(days=1)
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+# dbt_project.yml's server_copy_window_seconds: how far apart two copies of one occurrence
+# (the app's server event and PostHog's) can be
+COPY_WINDOW = dt.timedelta(seconds=60)
 FUNNEL = (
     ("signed_up", None),
     ("workspace_created", None),
@@ -38,6 +42,52 @@ def _descending(text: str) -> tuple[int, ...]:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()  # str.strip() removes Unicode white space, NBSP included
+
+
+def referrer_sources(path: Path = SEEDS / "referrer_sources.csv") -> dict[str, str]:
+    """The people-owned map of referring domain (or domain suffix) -> source."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["referrer_domain"].strip().lower(): row["source"].strip()
+                for row in csv.DictReader(handle)}
+
+
+def touch_source(utm_source: str | None, referring_domain: str | None,
+                 sources: dict[str, str]) -> str | None:
+    """One normalised source for a touch (dim_persons.first_touch_source): the utm_source
+    stripped and lower-cased, else the referring domain's: `$direct` is direct; a host equal
+    to an entry or ending in '.' + entry takes the longest such entry's source; any other
+    host is itself without a leading www. or m."""
+    utm = (utm_source or "").strip().lower()
+    if utm:
+        return utm
+    host = (referring_domain or "").strip().lower().split(":")[0]
+    if not host:
+        return None
+    if host == "$direct":
+        return "direct"
+    matches = [d for d in sources if host == d or host.endswith("." + d)]
+    if matches:
+        return sources[max(matches, key=len)]
+    for prefix in ("www.", "m."):
+        if host.startswith(prefix):
+            return host[len(prefix):]
+    return host
+
+
+def pair_copies(server: list[tuple[dt.datetime, str]], client: list[tuple[dt.datetime, str]],
+                window: dt.timedelta = COPY_WINDOW) -> dict[str, str]:
+    """Client copy id -> server event id, one to one: each client event, in time order,
+    takes the earliest server event still free within `window` of it (either side). For
+    events of one person, name and library this greedy pairs as many as can be paired."""
+    free = sorted(server)
+    pairs: dict[str, str] = {}
+    for at, client_id in sorted(client):
+        for i, (server_at, server_id) in enumerate(free):
+            if abs(server_at - at) <= window:
+                pairs[client_id] = server_id
+                del free[i]
+                break
+    return pairs
 
 
 @dataclass
@@ -219,6 +269,46 @@ class Generated:
         generator plants no shared devices, so an anonymous id is one visitor)."""
         return self.user_of(distinct_id) or distinct_id
 
+    # -- events sent from both sides --------------------------------------------------
+    @cached_property
+    def copies(self) -> dict[str, str]:
+        """PostHog uuid -> the app event (`app-<id>`) it is another copy of: same person
+        and name, the same `$lib` stream, paired one to one within COPY_WINDOW (or the
+        uuid is the app event's id). These rows are not counted again."""
+        by_id = {f"app-{e['id']}" for e in self.app_events}
+        exact = {uuid: f"app-{uuid}" for uuid in self.export_events if f"app-{uuid}" in by_id}
+        server: dict[tuple[str, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
+        for event in self.app_events:
+            server[(event["user_id"], event["name"])].append(
+                (event["created_at"], f"app-{event['id']}"))
+        client: dict[tuple[str, str, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
+        for uuid, event in self.export_events.items():
+            key = (self.person_of(event["distinct_id"]), event["event"])
+            if key in server and uuid not in exact:
+                library = event["properties"].get("$lib") or ""
+                client[(*key, library)].append((event["ts"], uuid))
+        pairs = dict(exact)
+        for (person, name, _), events in client.items():
+            pairs.update(pair_copies(server[(person, name)], events))
+        return pairs
+
+    def counted_events(self) -> Counter:
+        """Event name -> real occurrences: every app event, and every PostHog event that is
+        not a copy of one."""
+        counts = Counter(e["name"] for e in self.app_events)
+        counts.update(e["event"] for uuid, e in self.export_events.items()
+                      if uuid not in self.copies)
+        return counts
+
+    def counted_lifetime_events(self) -> Counter:
+        """App user -> their events counted once each (lifetime_events in dim_persons)."""
+        counts: Counter = Counter(e["user_id"] for e in self.app_events)
+        for uuid, event in self.export_events.items():
+            uid = self.user_of(event["distinct_id"])
+            if uid and uuid not in self.copies:
+                counts[uid] += 1
+        return counts
+
     def first_touch(self) -> dict[str, tuple[str | None, ...]]:
         """Person -> (utm_source, utm_medium, utm_campaign, referring_domain) of their
         earliest export event (by timestamp, then uuid) carrying a referring domain or
@@ -234,6 +324,12 @@ class Generated:
             if person not in first or order < first[person][0]:
                 first[person] = (order, values)
         return {person: values for person, (_, values) in first.items()}
+
+    def first_touch_sources(self) -> dict[str, str | None]:
+        """Person -> the normalised source of their first touch (first_touch())."""
+        sources = referrer_sources()
+        return {person: touch_source(utm_source, domain, sources)
+                for person, (utm_source, _, _, domain) in self.first_touch().items()}
 
     # -- CRM ----------------------------------------------------------------------------
     def crm_records(self, system: str, kind: str) -> list[dict]:

@@ -28,6 +28,7 @@ class Event:
     name: str
     referring_domain: str | None = None
     utm: tuple[str | None, str | None, str | None] = (None, None, None)
+    counted: bool = True  # False: a PostHog copy of an app event (counted with the app's)
 
     @property
     def is_touch(self) -> bool:
@@ -51,7 +52,7 @@ def query(data: DataDir, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def posthog_event(row: dict) -> Event:
+def posthog_event(row: dict, counted: bool = True) -> Event:
     props = row["properties"]
     return Event(
         at=row["ts"],
@@ -59,6 +60,7 @@ def posthog_event(row: dict) -> Event:
         name=row["event"],
         referring_domain=props.get("$referring_domain"),
         utm=(props.get("utm_source"), props.get("utm_medium"), props.get("utm_campaign")),
+        counted=counted,
     )
 
 
@@ -67,7 +69,7 @@ def summarise(events: list[Event]) -> Session:
     touch = next((e for e in events if e.is_touch), None)
     return Session(
         started_at=events[0].at,
-        events=len(events),
+        events=sum(e.counted for e in events),
         duration_seconds=(events[-1].at - events[0].at).total_seconds(),
         entry_event_name=events[0].name,
         exit_event_name=events[-1].name,
@@ -96,10 +98,11 @@ def reference_sessions(ref: Generated) -> dict[tuple[str, str], list[Session]]:
         if user is None:
             continue
         session_id = row["properties"].get("$session_id")
+        event = posthog_event(row, counted=row["uuid"] not in ref.copies)
         if session_id:
-            by_session_id[(user, session_id)].append(posthog_event(row))
+            by_session_id[(user, session_id)].append(event)
         else:
-            timeline[user].append(posthog_event(row))
+            timeline[user].append(event)
     for row in ref.app_events:
         timeline[row["user_id"]].append(Event(row["created_at"], f"app-{row['id']}", row["name"]))
 
@@ -174,7 +177,10 @@ def test_every_app_user_session_matches_the_reference(both) -> None:
 def test_every_event_is_in_exactly_one_session(warehouse) -> None:
     data, ref = warehouse
     (in_sessions,) = query(data, "select sum(events) from marts.fct_sessions")[0]
-    assert in_sessions == len(ref.export_events) + len(ref.app_events)
+    # a session counts its events once each: PostHog copies of app events are not counted
+    assert in_sessions == len(ref.export_events) + len(ref.app_events) - len(ref.copies)
+    assert query(data, "select count(*) from intermediate.int_events__sessionized") == [
+        (len(ref.export_events) + len(ref.app_events),)]
     assert query(
         data,
         "select count(*) from intermediate.int_events__sessionized as events "

@@ -19,6 +19,21 @@ events as (
 
 ),
 
+-- app events' properties, read on their own: an engine may materialise `events` (read
+-- several times), and only app events' properties are needed (first-touch fallback)
+app_event_properties as (
+
+    select
+        person_id,
+        event_id,
+        occurred_at,
+        properties
+
+    from {{ ref('int_events__unified') }}
+    where source = 'app'
+
+),
+
 users as (
 
     select * from {{ ref('stg_app__users') }}
@@ -49,6 +64,24 @@ conversation_contacts as (
 
 ),
 
+-- PostHog copies of app events (sent from both sides): not counted again
+paired as (
+
+    select event_id from {{ ref('int_events__paired') }}
+
+),
+
+-- referring domain (or domain suffix) -> source, owned by people (seeds/)
+referrer_sources as (
+
+    select
+        lower(trim(referrer_domain)) as referrer_domain,
+        trim(source) as source
+
+    from {{ ref('referrer_sources') }}
+
+),
+
 persons as (
 
     select person_id from resolved
@@ -60,17 +93,22 @@ persons as (
 
 ),
 
+-- lifetime_events counts real occurrences: a PostHog copy of an app event is not
+-- counted (fct_events.is_counted); seeing and signup times read every row
 activity as (
 
     select
-        person_id,
-        min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at,
-        min(case when event_name = 'signed_up' then occurred_at end) as first_signed_up_at,
-        count(*) as lifetime_events
+        events.person_id,
+        min(events.occurred_at) as first_seen_at,
+        max(events.occurred_at) as last_seen_at,
+        min(
+            case when events.event_name = 'signed_up' then events.occurred_at end
+        ) as first_signed_up_at,
+        count(case when paired.event_id is null then 1 end) as lifetime_events
 
     from events
-    group by person_id
+    left join paired on events.event_id = paired.event_id
+    group by events.person_id
 
 ),
 
@@ -114,8 +152,85 @@ emails as (
 
 ),
 
--- first touch as one set, from the earliest event (by time, then id) carrying a
--- referring domain or any utm value; later touches never overwrite it ($set_once)
+-- first touch as one set (SEMANTICS.md): the person's earliest PostHog event (by time,
+-- then id) carrying a referring domain or any utm value; blank (spaces only) is absent.
+-- Later touches never overwrite it ($set_once)
+posthog_touches as (
+
+    select
+        person_id,
+        event_id,
+        referring_domain,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        row_number() over (
+            partition by person_id
+            order by occurred_at, {{ journeys.byte_order('event_id') }}
+        ) as touch_rank
+
+    from events
+    where
+        source = 'posthog'
+        and (
+            trim(referring_domain) <> ''
+            or trim(utm_source) <> ''
+            or trim(utm_medium) <> ''
+            or trim(utm_campaign) <> ''
+        )
+
+),
+
+-- the fallback for persons without a PostHog touch: attribution the app put in its own
+-- events' properties (utm_*, `$referring_domain` / `referring_domain`), if any. Only
+-- their app events are parsed
+app_attribution as (
+
+    select
+        events.person_id,
+        events.event_id,
+        events.occurred_at,
+        coalesce(
+            {{ journeys.json_text('events.properties', '$referring_domain') }},
+            {{ journeys.json_text('events.properties', 'referring_domain') }}
+        ) as referring_domain,
+        {{ journeys.json_text('events.properties', 'utm_source') }} as utm_source,
+        {{ journeys.json_text('events.properties', 'utm_medium') }} as utm_medium,
+        {{ journeys.json_text('events.properties', 'utm_campaign') }} as utm_campaign
+
+    from app_event_properties as events
+    left join posthog_touches
+        on
+            events.person_id = posthog_touches.person_id
+            and posthog_touches.touch_rank = 1
+    where posthog_touches.person_id is null
+
+),
+
+app_touches as (
+
+    select
+        person_id,
+        event_id,
+        referring_domain,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        row_number() over (
+            partition by person_id
+            order by occurred_at, {{ journeys.byte_order('event_id') }}
+        ) as touch_rank
+
+    from app_attribution
+    where
+        trim(referring_domain) <> ''
+        or trim(utm_source) <> ''
+        or trim(utm_medium) <> ''
+        or trim(utm_campaign) <> ''
+
+),
+
+-- one touch per person: PostHog's when there is one, else the app's
 touches as (
 
     select
@@ -124,31 +239,97 @@ touches as (
         utm_source,
         utm_medium,
         utm_campaign,
-        row_number() over (
-            partition by person_id order by occurred_at, event_id
-        ) as touch_rank
+        'posthog' as origin
 
-    from events
-    where
-        referring_domain is not null
-        or utm_source is not null
-        or utm_medium is not null
-        or utm_campaign is not null
+    from posthog_touches
+    where touch_rank = 1
+
+    union all
+
+    select
+        person_id,
+        referring_domain,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        'app' as origin
+
+    from app_touches
+    where touch_rank = 1
 
 ),
 
+-- the touch's utm_source trimmed and lower-cased, and its referring domain as a host:
+-- trimmed, lower-case, without a port
 first_touch as (
 
     select
         person_id,
-        coalesce(utm_source, referring_domain) as first_touch_source,
+        origin as first_touch_origin,
         utm_source,
         utm_medium,
         utm_campaign,
-        referring_domain as initial_referring_domain
+        referring_domain as initial_referring_domain,
+        nullif(lower({{ journeys.trim_unicode('utm_source') }}), '') as normalised_utm_source,
+        nullif(
+            lower(split_part({{ journeys.trim_unicode('referring_domain') }}, ':', 1)), ''
+        ) as referring_host
 
     from touches
-    where touch_rank = 1
+
+),
+
+-- the referrer_sources entries the host is or ends in ('.' + entry), so www., m., l. and
+-- any other subdomain map with their domain; the longest (most specific) entry wins
+host_sources as (
+
+    select
+        first_touch.person_id,
+        referrer_sources.source,
+        row_number() over (
+            partition by first_touch.person_id
+            order by length(referrer_sources.referrer_domain) desc
+        ) as match_rank
+
+    from first_touch
+    inner join referrer_sources
+        on
+            first_touch.referring_host = referrer_sources.referrer_domain
+            or right(first_touch.referring_host, length(referrer_sources.referrer_domain) + 1)
+            = '.' || referrer_sources.referrer_domain
+
+),
+
+-- one normalised source: the utm_source when there is one, else the referring domain's:
+-- `$direct` is direct, a mapped domain its source, any other domain itself without a
+-- leading `www.` or `m.`
+first_touch_sourced as (
+
+    select
+        first_touch.person_id,
+        first_touch.first_touch_origin,
+        first_touch.utm_source,
+        first_touch.utm_medium,
+        first_touch.utm_campaign,
+        first_touch.initial_referring_domain,
+        coalesce(
+            first_touch.normalised_utm_source,
+            case
+                when first_touch.referring_host = '$direct' then 'direct'
+                when host_sources.source is not null then host_sources.source
+                when substring(first_touch.referring_host, 1, 4) = 'www.'
+                    then substring(first_touch.referring_host, 5)
+                when substring(first_touch.referring_host, 1, 2) = 'm.'
+                    then substring(first_touch.referring_host, 3)
+                else first_touch.referring_host
+            end
+        ) as first_touch_source
+
+    from first_touch
+    left join host_sources
+        on
+            first_touch.person_id = host_sources.person_id
+            and host_sources.match_rank = 1
 
 ),
 
@@ -244,6 +425,7 @@ joined as (
         users.churned_at,
         coalesce(users.is_churned, false) as is_churned,
         first_touch.first_touch_source,
+        first_touch.first_touch_origin,
         first_touch.utm_source,
         first_touch.utm_medium,
         first_touch.utm_campaign,
@@ -264,7 +446,8 @@ joined as (
     left join activity on persons.person_id = activity.person_id
     left join distinct_ids on persons.person_id = distinct_ids.person_id
     left join emails on persons.person_id = emails.person_id
-    left join first_touch on persons.person_id = first_touch.person_id
+    left join first_touch_sourced as first_touch
+        on persons.person_id = first_touch.person_id
     left join hubspot_contact on persons.person_id = hubspot_contact.person_id
     left join intercom on persons.person_id = intercom.person_id
 
@@ -292,6 +475,7 @@ final as (
             else 'expired_trial'
         end as trial_outcome,
         first_touch_source,
+        first_touch_origin,
         utm_source,
         utm_medium,
         utm_campaign,

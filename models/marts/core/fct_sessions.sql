@@ -1,6 +1,7 @@
 {#-
     One row per session of int_events__sessionized (SEMANTICS.md, Sessions): its first
-    and last event, how long it lasted, where it entered and left, and its first touch.
+    and last event, how long it lasted, its events counted once each (a PostHog copy of
+    an app event is not counted again), where it entered and left, and its first touch.
 -#}
 
 with
@@ -23,22 +24,32 @@ event_properties as (
 
 ),
 
--- an event is a touch when it carries a referring domain or any utm value
+-- PostHog copies of app events (sent from both sides): in their session, not counted
+paired as (
+
+    select event_id from {{ ref('int_events__paired') }}
+
+),
+
+-- an event is a touch when it carries a referring domain or any utm value; it counts
+-- unless it is a PostHog copy of an app event (fct_events.is_counted)
 flagged as (
 
     select
-        *,
+        events.*,
         case
             when
-                coalesce(referring_domain, '') <> ''
-                or coalesce(utm_source, '') <> ''
-                or coalesce(utm_medium, '') <> ''
-                or coalesce(utm_campaign, '') <> ''
+                coalesce(events.referring_domain, '') <> ''
+                or coalesce(events.utm_source, '') <> ''
+                or coalesce(events.utm_medium, '') <> ''
+                or coalesce(events.utm_campaign, '') <> ''
                 then 1
             else 0
-        end as is_touch
+        end as is_touch,
+        case when paired.event_id is null then 1 else 0 end as is_counted
 
     from events
+    left join paired on events.event_id = paired.event_id
 
 ),
 
@@ -60,6 +71,7 @@ ordered as (
         utm_medium,
         utm_campaign,
         is_touch,
+        is_counted,
         row_number() over (
             partition by session_id
             order by occurred_at, {{ journeys.byte_order('event_id') }}
@@ -92,7 +104,7 @@ sessions as (
         ) as posthog_session_id,
         min(occurred_at) as started_at,
         max(occurred_at) as ended_at,
-        count(*) as events,
+        count(case when is_counted = 1 then 1 end) as events,
         max(case when session_position = 1 then event_id end) as entry_event_id,
         max(case when session_position = 1 then event_name end) as entry_event_name,
         max(exit_event_name) as exit_event_name,

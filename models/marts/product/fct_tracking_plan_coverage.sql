@@ -42,18 +42,22 @@ window_end as (
 
 ),
 
+-- volumes count real occurrences (fct_events.is_counted: a PostHog copy of an app event
+-- is not counted again); first and last arrival, and the property checks below, read
+-- every row, since either copy can break the plan
 seen as (
 
     select
         events.event_name,
         min(events.occurred_at) as first_seen_at,
         max(events.occurred_at) as last_seen_at,
-        count(*) as events,
-        count(distinct events.person_id) as persons,
+        count(case when events.is_counted then 1 end) as events,
+        count(distinct case when events.is_counted then events.person_id end) as persons,
         count(
             case
                 when
-                    cast(events.occurred_at as date)
+                    events.is_counted
+                    and cast(events.occurred_at as date)
                     > {{ dbt.dateadd('day', -7, 'window_end.as_of_date') }}
                     and cast(events.occurred_at as date) <= window_end.as_of_date
                     then 1
