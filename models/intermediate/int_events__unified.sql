@@ -4,9 +4,10 @@
     under their distinct_id, CRM touchpoints under their HubSpot or Intercom contact.
     Events of a contested distinct_id (an anonymous id identified as two app users) are
     split by time (SEMANTICS.md): each goes to the app user identified on it most
-    recently at or before the event, ordered by (timestamp, uuid); events before the
-    first identification go to the first identified user; a contested id never
-    identified keeps its own person.
+    recently at or before the event's timestamp (an identification at the event's very
+    instant counts, whatever the uuids; identifications at one instant are ordered by
+    uuid, the greatest last); events before the first identification go to the first
+    identified user; a contested id never identified keeps its own person.
 -#}
 
 with
@@ -273,7 +274,10 @@ identifications as (
 
 ),
 
--- for each event of a contested id: the latest identification at or before it
+-- for each event of a contested id: the latest identification at or before it. Only
+-- timestamps compare an event with an identification (one at the event's very instant
+-- is before it, whatever the uuids); uuids order identifications at one instant, the
+-- greatest last
 latest_identification as (
 
     select
@@ -288,13 +292,7 @@ latest_identification as (
     inner join identifications
         on
             with_node.distinct_id = identifications.contested_id
-            and (
-                with_node.occurred_at > identifications.identified_at
-                or (
-                    with_node.occurred_at = identifications.identified_at
-                    and with_node.event_id >= identifications.identification_id
-                )
-            )
+            and with_node.occurred_at >= identifications.identified_at
     where with_node.resolution = 'contested' and with_node.source in ('posthog', 'app')
 
 ),
