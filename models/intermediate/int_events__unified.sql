@@ -60,6 +60,12 @@ resolved as (
 
 ),
 
+nearest_anchors as (
+
+    select * from {{ ref('int_identity__nearest_anchors') }}
+
+),
+
 -- an Intercom conversation is a touchpoint of every contact it lists
 conversations_opened as (
 
@@ -215,8 +221,6 @@ with_node as (
 
 ),
 
--- identifications of contested ids: a link event to an id whose app user is one of the
--- tied ones (its path is exactly one link shorter than the contested id's)
 -- the id each link event ties to its distinct_id: `$identify`'s anonymous id, or the alias
 link_events as (
 
@@ -254,6 +258,9 @@ identification_links as (
 
 ),
 
+-- identifications of contested ids: a link event to an id that belongs to exactly one
+-- app user (the user itself or an id nearest to it alone), that user being one of those
+-- tied on the contested id
 identifications as (
 
     select
@@ -267,10 +274,13 @@ identifications as (
         on 'distinct_id:' || links.contested_id = contested.node_key
     inner join resolved as other
         on 'distinct_id:' || links.other_id = other.node_key
+    inner join nearest_anchors as tied
+        on
+            contested.node_key = tied.node_key
+            and 'distinct_id:' || other.person_id = tied.anchor_key
     where
         contested.resolution = 'contested'
         and other.resolution in ('app_user', 'nearest_app_user')
-        and other.anchor_cost + 1 = contested.anchor_cost
 
 ),
 
