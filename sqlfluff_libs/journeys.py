@@ -88,3 +88,11 @@ def json_type_at(column, key_expression):
 
 def canonical_event_name(expression):
     return f"lower(replace({expression}, '_', ''))"
+
+
+def fixed_point_carry(carried_columns):
+    return "fixed_point_carry"
+
+
+def identity_passes_per_round():
+    return 4

@@ -8,7 +8,8 @@ app users with emails (some shared, some differing only in case and white space,
 included), anonymous devices identified by one, two or three users at a handful of
 instants (so identifications and events often share an instant), alias chains of random
 length in either direction, links between two anonymous ids, PostHog person ids on
-events and from the persons API, app events of users, and HubSpot and Intercom contacts by email and `external_id`.
+events and from the persons API, app events of users, and HubSpot and Intercom contacts
+by email and `external_id`.
 """
 
 from __future__ import annotations
