@@ -10,10 +10,11 @@
     Solved by relaxation (Bellman-Ford on a graph whose costs are all positive): pass k
     knows the best paths of at most k links. A build runs rounds of
     `identity_passes_per_round` passes until a round's last pass changes nothing (the
-    fixed_point materialization, macros/fixed_point.sql): each round starts from the rows
-    the previous one found, so an alias chain of any length resolves. Each pass reads the
-    previous one once and the links as a table, so no engine inlines them into
-    exponential work (Spark inlines every CTE). Nodes that reach no anchor have no row.
+    fixed_point materialization, macros/materializations/fixed_point.sql): each round
+    starts from the rows the previous one found, so an alias chain of any length
+    resolves. Each pass reads the previous one once and the links as a table, so no
+    engine inlines them into exponential work (Spark inlines every CTE). Nodes that reach
+    no anchor have no row.
 -#}
 {%- set carried_columns = {'node_key': 'text', 'anchor_key': 'text', 'anchor_cost': 'bigint'} -%}
 {{ config(materialized='fixed_point', carried_columns=carried_columns) }}

@@ -8,8 +8,9 @@
     Components come from min-label propagation: a component needs as many passes as its
     diameter in links. Like the relaxation, a build runs rounds of
     `identity_passes_per_round` passes until a round's last pass changes nothing (the
-    fixed_point materialization, macros/fixed_point.sql), each round starting from the
-    labels the previous one found, so a component of any diameter resolves.
+    fixed_point materialization, macros/materializations/fixed_point.sql), each round
+    starting from the labels the previous one found, so a component of any diameter
+    resolves.
 -#}
 {%- set carried_columns = {'node_key': 'text', 'component_label': 'text'} -%}
 {{ config(materialized='fixed_point', carried_columns=carried_columns) }}
