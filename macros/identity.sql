@@ -71,3 +71,14 @@
 {% macro postgres__byte_order(expression) -%}
     ({{ expression }} collate "C")
 {%- endmacro %}
+
+{#- Passes per round of the identity graph's searches (var `identity_passes_per_round`):
+    a round compares its last two passes, so it needs two at least. -#}
+{% macro identity_passes_per_round() -%}
+    {%- set passes = var('identity_passes_per_round') | int -%}
+    {%- if passes < 2 -%}
+        {{ exceptions.raise_compiler_error(
+            "var identity_passes_per_round is " ~ passes ~ ": set it to 2 or more") }}
+    {%- endif -%}
+    {{ return(passes) }}
+{%- endmacro %}

@@ -5,15 +5,16 @@
 Generates the users (unless the data dir already holds a generation of that size),
 ingests the PostHog exports and the app's tables, builds the identity model's inputs,
 then times `dbt run` of the identity graph's models alone and prints a Markdown row for
-docs/benchmarks.md; then runs everything downstream of it (unified stream, sessions,
-fct_events, dim_persons, fct_sessions) and prints each model's time from dbt's
-run_results.json.
+docs/benchmarks.md (with the rounds each fixed-point search took and dbt's peak memory);
+then runs everything downstream of it (unified stream, sessions, fct_events, dim_persons,
+fct_sessions) and prints each model's time from dbt's run_results.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -26,6 +27,17 @@ from journeys.paths import DataDir
 
 # the identity graph's models: links, nodes, nearest app users, persons
 GRAPH = "models/intermediate/identity"
+
+
+def last_run_facts(log: Path) -> tuple[dict[str, int], float]:
+    """From dbt's log, for its last command: the rounds each fixed_point model took and
+    dbt's peak resident memory in MiB (dbt's own resource report)."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    last = text[text.rfind("running dbt with arguments"):]
+    rounds = {name: int(n) for name, n in re.findall(
+        r'"(int_identity__\w+)": fixed point after (\d+) round', last)}
+    peak = re.findall(r'"process_mem_max_rss": "(\d+)"', last)
+    return rounds, int(peak[-1]) / 1024 if peak else float("nan")
 
 
 def main() -> None:
@@ -58,9 +70,11 @@ def main() -> None:
             "from intermediate.int_identity__nodes_resolved").fetchone()
         events = con.execute("select count(*) from staging.stg_posthog__events").fetchone()[0]
         events += con.execute("select count(*) from staging.stg_app__events").fetchone()[0]
+    rounds, peak_mib = last_run_facts(data.root / "dbt" / "logs" / "dbt.log")
     print(f"| {time.strftime('%Y-%m-%d')} | {args.users:,} users, {events:,} events | "
           f"{nodes:,} nodes → {persons:,} persons | {seconds:,.1f} s (dbt run of the identity "
-          "models, connection and compile included) |", flush=True)
+          f"models, connection and compile included; rounds {rounds}; dbt peak RSS "
+          f"{peak_mib:,.0f} MiB) |", flush=True)
     graph_results = json.loads((target_dir(data) / "run_results.json").read_text())["results"]
     for result in graph_results:
         print(f"  {result['unique_id'].split('.')[-1]}: {result['execution_time']:,.1f} s")

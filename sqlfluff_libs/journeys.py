@@ -92,3 +92,11 @@ def canonical_event_name(expression):
 
 def data_quality_checks():
     return []
+
+
+def fixed_point_carry(carried_columns):
+    return "fixed_point_carry"
+
+
+def identity_passes_per_round():
+    return 4

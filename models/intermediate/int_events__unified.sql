@@ -4,9 +4,10 @@
     under their distinct_id, CRM touchpoints under their HubSpot or Intercom contact.
     Events of a contested distinct_id (an anonymous id identified as two app users) are
     split by time (SEMANTICS.md): each goes to the app user identified on it most
-    recently at or before the event, ordered by (timestamp, uuid); events before the
-    first identification go to the first identified user; a contested id never
-    identified keeps its own person.
+    recently at or before the event's timestamp (an identification at the event's very
+    instant counts, whatever the uuids; identifications at one instant are ordered by
+    uuid, the greatest last); events before the first identification go to the first
+    identified user; a contested id never identified keeps its own person.
 -#}
 
 with
@@ -56,6 +57,12 @@ hubspot_associations as (
 resolved as (
 
     select * from {{ ref('int_identity__nodes_resolved') }}
+
+),
+
+nearest_anchors as (
+
+    select * from {{ ref('int_identity__nearest_anchors') }}
 
 ),
 
@@ -214,8 +221,6 @@ with_node as (
 
 ),
 
--- identifications of contested ids: a link event to an id whose app user is one of the
--- tied ones (its path is exactly one link shorter than the contested id's)
 -- the id each link event ties to its distinct_id: `$identify`'s anonymous id, or the alias
 link_events as (
 
@@ -253,6 +258,9 @@ identification_links as (
 
 ),
 
+-- identifications of contested ids: a link event to an id that belongs to exactly one
+-- app user (the user itself or an id nearest to it alone), that user being one of those
+-- tied on the contested id
 identifications as (
 
     select
@@ -266,14 +274,20 @@ identifications as (
         on 'distinct_id:' || links.contested_id = contested.node_key
     inner join resolved as other
         on 'distinct_id:' || links.other_id = other.node_key
+    inner join nearest_anchors as tied
+        on
+            contested.node_key = tied.node_key
+            and 'distinct_id:' || other.person_id = tied.anchor_key
     where
         contested.resolution = 'contested'
         and other.resolution in ('app_user', 'nearest_app_user')
-        and other.anchor_cost + 1 = contested.anchor_cost
 
 ),
 
--- for each event of a contested id: the latest identification at or before it
+-- for each event of a contested id: the latest identification at or before it. Only
+-- timestamps compare an event with an identification (one at the event's very instant
+-- is before it, whatever the uuids); uuids order identifications at one instant, the
+-- greatest last
 latest_identification as (
 
     select
@@ -288,13 +302,7 @@ latest_identification as (
     inner join identifications
         on
             with_node.distinct_id = identifications.contested_id
-            and (
-                with_node.occurred_at > identifications.identified_at
-                or (
-                    with_node.occurred_at = identifications.identified_at
-                    and with_node.event_id >= identifications.identification_id
-                )
-            )
+            and with_node.occurred_at >= identifications.identified_at
     where with_node.resolution = 'contested' and with_node.source in ('posthog', 'app')
 
 ),

@@ -1,20 +1,24 @@
 {#-
-    Each node's nearest app user (SEMANTICS.md, Identity, Persons). App user ids are
+    Each node's nearest app users (SEMANTICS.md, Identity, Persons). App user ids are
     anchors; a node joins the anchor nearest to it over paths that do not pass through
     another anchor, where a path costs (person_id links, other links) compared in that
-    order, written as one number: person_id links × 1,000,000 + other links. A node with
-    two or more anchors at the least cost is contested (min_anchor <> max_anchor).
+    order, written as one number: person_id links × 1,000,000 + other links. One row per
+    node and nearest anchor: a node with two or more anchors at the least cost is
+    contested and has a row for each (the users tied on it, which splitting its events
+    by time needs).
 
     Solved by relaxation (Bellman-Ford on a graph whose costs are all positive): pass k
-    knows the best paths of at most k links, so the passes needed are the longest best
-    path in links, a handful in practice (anonymous id, alias chain, email, CRM contact).
-    It terminates: the passes are unrolled, `identity_max_passes` plus one that proves
-    convergence (`is_converged`, tested: it fails the build's tests if the last pass
-    still changed anything). Each pass reads the previous one once and the links as a
-    table, so no engine inlines them into exponential work (Spark inlines every CTE).
-    Nodes that reach no anchor have no row here.
+    knows the best paths of at most k links. A build runs rounds of
+    `identity_passes_per_round` passes until a round's last pass changes nothing (the
+    fixed_point materialization, macros/materializations/fixed_point.sql): each round
+    starts from the rows the previous one found, so an alias chain of any length
+    resolves. Each pass reads the previous one once and the links as a table, so no
+    engine inlines them into exponential work (Spark inlines every CTE). Nodes that reach
+    no anchor have no row.
 -#}
-{%- set passes = var('identity_max_passes') | int -%}
+{%- set carried_columns = {'node_key': 'text', 'anchor_key': 'text', 'anchor_cost': 'bigint'} -%}
+{{ config(materialized='fixed_point', carried_columns=carried_columns) }}
+{%- set passes = journeys.identity_passes_per_round() -%}
 {%- set person_id_link_cost = 1000000 -%}
 
 with
@@ -28,6 +32,13 @@ links as (
 nodes as (
 
     select * from {{ ref('int_identity__nodes') }}
+
+),
+
+-- what the previous round found (no rows in the first round)
+carried as (
+
+    select * from {{ journeys.fixed_point_carry(carried_columns) }}
 
 ),
 
@@ -74,29 +85,33 @@ steps as {{ journeys.cte_materialized() }} (
 
 ),
 
--- each anchor is its own nearest anchor; min/max anchor at the least path_cost tell a node
--- with one nearest anchor (min = max) from a contested one
+-- each anchor is its own nearest anchor; the round goes on from what earlier rounds found
 paths_0 as (
 
     select
         node_key,
-        0 as path_cost,
-        node_key as min_anchor,
-        node_key as max_anchor
-
+        node_key as anchor_key,
+        cast(0 as {{ dbt.type_bigint() }}) as path_cost
     from nodes
     where is_anchor
 
+    union all
+
+    select
+        node_key,
+        anchor_key,
+        anchor_cost as path_cost
+    from carried
+
 ),
 
-{% for pass in range(1, passes + 2) %}
+{% for pass in range(1, passes + 1) %}
     candidates_{{ pass }} as (
 
         select
             steps.to_node as node_key,
+            paths.anchor_key,
             paths.path_cost + steps.path_cost as path_cost,
-            paths.min_anchor,
-            paths.max_anchor,
             min(paths.path_cost + steps.path_cost) over (partition by steps.to_node) as least_cost
 
         from paths_{{ pass - 1 }} as paths
@@ -104,43 +119,61 @@ paths_0 as (
 
     ),
 
+    -- every anchor at the least cost, once
     paths_{{ pass }} as (
 
-        select
+        select distinct
             node_key,
-            path_cost,
-            min({{ journeys.byte_order('min_anchor') }}) as min_anchor,
-            max({{ journeys.byte_order('max_anchor') }}) as max_anchor
+            anchor_key,
+            path_cost
 
         from candidates_{{ pass }}
         where path_cost = least_cost
-        group by node_key, path_cost
 
     ),
 {% endfor %}
 
--- the extra pass changed nothing if every node kept its path_cost and anchors
+-- per node, the least cost and how many anchors share it, after the last pass and the one
+-- before: equal means the last pass changed nothing for that node
+last_pass_summary as (
+
+    select
+        node_key,
+        min(path_cost) as path_cost,
+        count(distinct anchor_key) as anchors
+    from paths_{{ passes }}
+    group by node_key
+
+),
+
+previous_pass_summary as (
+
+    select
+        node_key,
+        min(path_cost) as path_cost,
+        count(distinct anchor_key) as anchors
+    from paths_{{ passes - 1 }}
+    group by node_key
+
+),
+
 final as (
 
     select
         last_pass.node_key,
+        last_pass.anchor_key,
         last_pass.path_cost as anchor_cost,
-        last_pass.min_anchor,
-        last_pass.max_anchor,
-        -- the one nearest anchor, null when contested (a plain key keeps joins hashed)
-        case
-            when last_pass.min_anchor = last_pass.max_anchor then last_pass.min_anchor
-        end as anchor_key,
-        last_pass.min_anchor <> last_pass.max_anchor as is_contested,
+        last_pass_summary.anchors > 1 as is_contested,
         coalesce(
-            previous.path_cost = last_pass.path_cost
-            and previous.min_anchor = last_pass.min_anchor
-            and previous.max_anchor = last_pass.max_anchor,
+            previous_pass_summary.path_cost = last_pass_summary.path_cost
+            and previous_pass_summary.anchors = last_pass_summary.anchors,
             false
         ) as is_converged
 
-    from paths_{{ passes + 1 }} as last_pass
-    left join paths_{{ passes }} as previous on last_pass.node_key = previous.node_key
+    from paths_{{ passes }} as last_pass
+    inner join last_pass_summary on last_pass.node_key = last_pass_summary.node_key
+    left join previous_pass_summary
+        on last_pass.node_key = previous_pass_summary.node_key
 
 )
 

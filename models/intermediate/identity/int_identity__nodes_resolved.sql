@@ -5,12 +5,16 @@
     form persons by connected components among themselves, labelled by their smallest
     node in byte order and named `anon-` + the first 16 hex digits of md5 of it.
 
-    Components come from min-label propagation, unrolled like the relaxation:
-    `identity_max_passes` passes plus one that proves convergence (`is_converged`). A
-    component needs as many passes as its diameter in links, which is small for ids
-    without an app user (an anonymous browser and its aliases, a CRM lead and its email).
+    Components come from min-label propagation: a component needs as many passes as its
+    diameter in links. Like the relaxation, a build runs rounds of
+    `identity_passes_per_round` passes until a round's last pass changes nothing (the
+    fixed_point materialization, macros/materializations/fixed_point.sql), each round
+    starting from the labels the previous one found, so a component of any diameter
+    resolves.
 -#}
-{%- set passes = var('identity_max_passes') | int -%}
+{%- set carried_columns = {'node_key': 'text', 'component_label': 'text'} -%}
+{{ config(materialized='fixed_point', carried_columns=carried_columns) }}
+{%- set passes = journeys.identity_passes_per_round() -%}
 
 with
 
@@ -26,9 +30,30 @@ links as (
 
 ),
 
-nearest as (
+nearest_anchors as (
 
     select * from {{ ref('int_identity__nearest_anchors') }}
+
+),
+
+-- what the previous round found (no rows in the first round)
+carried as (
+
+    select * from {{ journeys.fixed_point_carry(carried_columns) }}
+
+),
+
+-- one row per node that reaches an app user: its least cost and how many app users share
+-- it (the one nearest app user when only one does)
+nearest as (
+
+    select
+        node_key,
+        min(anchor_cost) as anchor_cost,
+        count(*) as nearest_anchors,
+        min(anchor_key) as anchor_key
+    from nearest_anchors
+    group by node_key
 
 ),
 
@@ -38,7 +63,7 @@ unresolved as {{ journeys.cte_materialized() }} (
 
     from nodes
     left join nearest on nodes.node_key = nearest.node_key
-    where nearest.node_key is null or nearest.is_contested
+    where nearest.node_key is null or nearest.nearest_anchors > 1
 
 ),
 
@@ -79,17 +104,25 @@ component_steps as {{ journeys.cte_materialized() }} (
 
 ),
 
+-- every such node starts as its own label; the round goes on from earlier rounds' labels
 labels_0 as (
 
     select
         node_key,
         node_key as component_label
-
     from unresolved
+
+    union all
+
+    select
+        node_key,
+        component_label
+    from carried
+    where component_label is not null
 
 ),
 
-{% for pass in range(1, passes + 2) %}
+{% for pass in range(1, passes + 1) %}
     labels_{{ pass }} as (
 
         select
@@ -103,6 +136,7 @@ labels_0 as (
     ),
 {% endfor %}
 
+-- the last pass changed nothing for a node that kept its label
 components as (
 
     select
@@ -110,8 +144,8 @@ components as (
         last_pass.component_label,
         coalesce(previous.component_label = last_pass.component_label, false) as is_converged
 
-    from labels_{{ passes + 1 }} as last_pass
-    left join labels_{{ passes }} as previous on last_pass.node_key = previous.node_key
+    from labels_{{ passes }} as last_pass
+    left join labels_{{ passes - 1 }} as previous on last_pass.node_key = previous.node_key
 
 ),
 
@@ -132,8 +166,8 @@ final as (
             else 'unanchored'
         end as resolution,
         nearest.anchor_cost,
-        coalesce(nearest.is_converged, true)
-        and coalesce(components.is_converged, true) as is_converged
+        components.component_label,
+        coalesce(components.is_converged, true) as is_converged
 
     from nodes
     left join nearest on nodes.node_key = nearest.node_key
