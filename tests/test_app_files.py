@@ -270,7 +270,9 @@ def test_cuid_ids_from_files_build_the_same_staging_rows_and_persons(postgres, t
         else:
             run_source(data, "app-files",
                        str(export(postgres, "app_built", "text", "csv", tmp_path / "dump")))
-        result = run_dbt(data, "run", ["--select", "+dim_persons"], quiet=True)
+        # seeds too: dim_persons maps referrers through seeds/referrer_sources.csv
+        result = run_dbt(data, "build", ["--select", "+dim_persons", "--resource-type", "model",
+                                         "--resource-type", "seed"], quiet=True)
         assert result.ok, how
         db = data.warehouse_db
         built[how] = (
