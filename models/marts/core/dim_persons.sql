@@ -5,6 +5,16 @@
     other nodes of its component.
 -#}
 
+{#- a row is a touch when it carries a referring domain or any utm value (blank is none) -#}
+{%- set has_a_touch -%}
+    (
+        trim(referring_domain) <> ''
+        or trim(utm_source) <> ''
+        or trim(utm_medium) <> ''
+        or trim(utm_campaign) <> ''
+    )
+{%- endset %}
+
 with
 
 resolved as (
@@ -172,12 +182,7 @@ posthog_touches as (
     from events
     where
         source = 'posthog'
-        and (
-            trim(referring_domain) <> ''
-            or trim(utm_source) <> ''
-            or trim(utm_medium) <> ''
-            or trim(utm_campaign) <> ''
-        )
+        and {{ has_a_touch }}
 
 ),
 
@@ -222,11 +227,7 @@ app_touches as (
         ) as touch_rank
 
     from app_attribution
-    where
-        trim(referring_domain) <> ''
-        or trim(utm_source) <> ''
-        or trim(utm_medium) <> ''
-        or trim(utm_campaign) <> ''
+    where {{ has_a_touch }}
 
 ),
 
