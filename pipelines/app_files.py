@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-from pipelines.app_rows import KEYS, json_text, parse_json
+from pipelines.app_rows import KEYS, VALUES, json_text, parse_json
 from pipelines.quarantine import Rejects
 
 SOURCE = "app_files"
@@ -296,6 +296,15 @@ def _ids(values: pa.Array, table: str, name: str, problems: Problems) -> pa.Arra
     return values.cast(pa.string())
 
 
+def _missing_values(values: pa.Array | None, size: int) -> pa.Array:
+    """Where a required value is null, '' or blank (every row when the column is absent)."""
+    if values is None:
+        return pa.array([True] * size)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True)
+    return values.is_null()
+
+
 def _timestamps(values: pa.Array, name: str, problems: Problems) -> pa.Array:
     """UTC timestamps without a zone, as Postgres' `timestamp without time zone` holds them."""
     kind = values.type
@@ -386,6 +395,8 @@ def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, by
     for name in JSON_COLUMNS[table]:
         if name in columns:
             columns[name] = _json(columns[name], name, problems)
+    for name in VALUES[table]:
+        problems.flag(_missing_values(columns.get(name), len(part)), f"missing_{name}")
     rejected = [
         (batch.positions[i], reason,
          batch.lines[i] if batch.lines is not None

@@ -44,7 +44,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.sources.sql_database import sql_table
 from dlt.sources.sql_database.helpers import engine_from_credentials
 
-from pipelines.app_rows import KEYS, WHITESPACE, is_missing, json_text, missing_key
+from pipelines.app_rows import KEYS, VALUES, WHITESPACE, is_missing, json_text, missing_key
 from pipelines.quarantine import REJECTED_TABLE, Rejects
 
 SOURCE = "app_postgres"
@@ -156,7 +156,8 @@ def _app_table(table: str, name: str, cursor: str, lag_seconds: float,
     """The `users` or `events` resource: rows with their keys, JSON with only set keys."""
     metadata = sa.MetaData(schema=common["schema"])
     resource = sql_table(table=table, incremental=_incremental(cursor, lag_seconds),
-                         query_adapter_callback=_adapter(KEYS[name]), metadata=metadata,
+                         query_adapter_callback=_adapter((*KEYS[name], *VALUES[name])),
+                         metadata=metadata,
                          **common).with_name(name)
     reflected = metadata.tables.get(f"{common['schema']}.{table}")
     json_columns = _json_columns(reflected) if reflected is not None else []
@@ -172,7 +173,7 @@ def _app_table(table: str, name: str, cursor: str, lag_seconds: float,
 
 def _rejected(credentials: Any, schema: str, table: str, name: str) -> Any:
     return dlt.resource(
-        _rows_without_keys(credentials, schema, table, KEYS[name]),
+        _rows_without_keys(credentials, schema, table, (*KEYS[name], *VALUES[name])),
         name=f"rejected_{name}", table_name=REJECTED_TABLE, write_disposition="merge",
         primary_key=["source", "location", "position"])
 

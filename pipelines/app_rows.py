@@ -1,11 +1,12 @@
 """What a row of the app's tables must hold, and how its JSON is written: the rules the
 app's two sources (`app_postgres`, `app_files`) share, so both load the same raw rows.
 
-- **Keys.** A user without `id`, an event without `id` or `user_id`, is not loaded but
-  set aside with the reason (`missing_id`, `missing_user_id`). Null, `''` and blank
-  (only white space, NBSP and the other Unicode spaces included) all count as without
-  (SEMANTICS.md, "Clean rows first"). Any other id is kept exactly as it is, integer or
-  text, never trimmed.
+- **Keys.** A user without `id`, an event without `id` or `user_id` (or without the
+  `name` and `created_at` it cannot be placed without), is not loaded but set aside with
+  the reason (`missing_id`, `missing_user_id`, `missing_name`, `missing_created_at`).
+  Null, `''` and blank (only white space, NBSP and the other Unicode spaces included)
+  all count as without (SEMANTICS.md, "Clean rows first"). Any other id is kept exactly
+  as it is, integer or text, never trimmed.
 - **JSON columns** (`properties`) keep only the keys that are set: a key whose value is
   null is left out, at any depth (lists keep their nulls, which hold places). The text is
   compact with keys sorted, so the same properties read the same from every source,
@@ -23,6 +24,8 @@ from typing import Any
 import orjson
 
 KEYS: dict[str, tuple[str, ...]] = {"users": ("id",), "events": ("id", "user_id")}
+# not ids, but an event cannot be placed without them either: null, '' or blank is missing
+VALUES: dict[str, tuple[str, ...]] = {"users": (), "events": ("name", "created_at")}
 # every character Python's str.strip() removes (none lies above U+3000); arrow's
 # utf8_trim_whitespace removes the same set
 WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())

@@ -412,10 +412,31 @@ def test_integers_beyond_64_bits_stay_exact(tmp_path) -> None:
     (folder / "users.jsonl").write_text(
         '{"id": 123456789012345678901234, "email": "big@x.io"}\n{"id": 5, "email": "b@x.io"}\n')
     (folder / "events.jsonl").write_text(
-        '{"id": 1, "user_id": 5, "name": "n", "properties": {"order": 98765432109876543210}}\n')
+        '{"id": 1, "user_id": 5, "name": "n", "properties": {"order": 98765432109876543210}, '
+        '"created_at": "2026-05-01 10:00:00"}\n')
     data = DataDir(tmp_path / "data").ensure()
     assert run_source(data, "app-files", str(folder)).rows_rejected == 0
     assert query(data.raw_db, "select id from raw_app.users order by id") == [
         ("123456789012345678901234",), ("5",)]
     assert query(data.raw_db, "select properties::varchar from raw_app.events") == [
         ('{"order":98765432109876543210}',)]
+
+
+def test_an_event_without_a_name_or_a_time_is_set_aside(tmp_path) -> None:
+    """An app event needs its name and its time as much as its ids (int_events__unified
+    and the marts cannot place it otherwise): null, '' or blank name and a null time are
+    set aside with the reason, the good event loads."""
+    folder = tmp_path / "dump"
+    folder.mkdir()
+    (folder / "users.jsonl").write_text(
+        '{"id": 1, "email": "ana@x.io", "updated_at": "2026-05-01 10:00:00"}\n')
+    (folder / "events.jsonl").write_text(
+        '{"id": 1, "user_id": 1, "name": "signed_up", "created_at": "2026-05-01 10:00:00"}\n'
+        '{"id": 2, "user_id": 1, "name": null, "created_at": "2026-05-01 10:01:00"}\n'
+        '{"id": 3, "user_id": 1, "name": " \\u00a0", "created_at": "2026-05-01 10:02:00"}\n'
+        '{"id": 4, "user_id": 1, "name": "item_created", "created_at": null}\n')
+    data = DataDir(tmp_path / "data").ensure()
+    run_source(data, "app-files", str(folder))
+    assert query(data.raw_db, "select id, name from raw_app.events") == [(1, "signed_up")]
+    assert sorted(query(data.raw_db, "select reason from raw_app._rejected_records")) == [
+        ("missing_created_at",), ("missing_name",), ("missing_name",)]

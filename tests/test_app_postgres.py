@@ -298,6 +298,27 @@ def test_integer_ids_a_user_without_id_is_rejected_too(postgres, tmp_path) -> No
                        (f"{schema}.users", "missing_id")]
 
 
+def test_an_event_without_a_name_or_a_time_is_rejected(postgres, tmp_path) -> None:
+    """An app event needs its name and its time as well as its ids: null, '' or blank
+    name and a null created_at are set aside with the reason; the good event loads."""
+    schema = "no_name"
+    fresh_schema(postgres, schema)
+    execute(postgres, schema,
+            "create table users (id bigint, email text, updated_at timestamp(3))",
+            "create table events (id bigint, user_id bigint, name text, properties jsonb, "
+            "created_at timestamp(3))",
+            "insert into users values (42, 'ana@x.io', '2026-05-01 10:00')",
+            "insert into events values (1, 42, 'signed_up', '{}', '2026-05-01 10:00'), "
+            "(2, 42, null, '{}', '2026-05-01 10:01'), "
+            "(3, 42, ' ', '{}', '2026-05-01 10:02'), "
+            "(4, 42, 'item_created', '{}', null)")
+    p = pipeline(tmp_path)
+    p.run(app_postgres(credentials=postgres, schema=schema))
+    assert raw(tmp_path, "select id, name from raw_app.events") == [(1, "signed_up")]
+    reasons = raw(tmp_path, "select reason from raw_app._rejected_records order by all")
+    assert reasons == [("missing_created_at",), ("missing_name",), ("missing_name",)]
+
+
 def test_event_properties_hold_only_the_keys_each_event_set(postgres, tmp_path) -> None:
     """Each event's properties are its own: keys another event set do not appear (as
     nulls) in it, and a key whose value is null counts as not set, at any depth."""
