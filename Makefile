@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= data
 
 SPARK_STAMP := $(VENV)/.spark-stamp
+# pytest-xdist: one worker per core, each test file kept on one worker (its module
+# fixtures build a warehouse once); `make test PYTEST_WORKERS=` runs in one process
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
-.PHONY: demo test test-spark lint bench-generate clean install
+.PHONY: demo test test-heavy test-spark lint bench-generate clean install
 
 install: $(STAMP)
 
@@ -23,9 +26,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/journeys demo --data-dir $(DATA_DIR)
 
-## make test: ruff + sqlfluff + the whole pytest suite (`slow` and `spark` markers excluded)
+## make test: ruff + sqlfluff + the pytest suite (`slow`, `heavy` and `spark` markers excluded)
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow and not spark"
+	$(BIN)/python -m pytest -m "not slow and not spark and not heavy" $(PYTEST_WORKERS)
+
+## make test-heavy: the tests that run many dbt builds (CI runs them as a step of their own)
+test-heavy: $(STAMP)
+	$(BIN)/python -m pytest -m heavy $(PYTEST_WORKERS)
 
 $(SPARK_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'

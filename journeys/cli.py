@@ -7,17 +7,22 @@ holds one warehouse's raw and warehouse DuckDB files.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from journeys import generator, quality
-from journeys.dbt import DbtError, run_dbt
+from journeys.dbt import DbtError, run_dbt, target_dir
 from journeys.ingest import SOURCES, IngestError, SourceResult, default_sources, run_source
+from journeys.locks import EXIT_BUSY, Busy, data_dir_lock
 from journeys.paths import DATA_DIR_ENV, DataDir
 from journeys.progress import ingest_progress
 
@@ -48,6 +53,18 @@ defects_option = click.option(
 def fail(message: str, code: int = 1) -> None:
     console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     sys.exit(code)
+
+
+@contextmanager
+def writing(data: DataDir, command: str) -> Iterator[None]:
+    """Hold `data`'s writer lock for the whole command (journeys.locks): another writer
+    there, or another process holding one of its DuckDB files, ends the command at once
+    with a message naming that process (exit 75, "try again later")."""
+    try:
+        with data_dir_lock(data, command):
+            yield
+    except Busy as error:
+        fail(str(error), EXIT_BUSY)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,10 +190,22 @@ def _print_ingest(results: list[SourceResult]) -> None:
                 cursor,
             )
     console.print(table)
+    shown = 20  # skipped files named; a count for the rest
+    for r in results:
+        if r.skipped_files:
+            count = len(r.skipped_files)
+            names = ", ".join(escape(n) for n in r.skipped_files[:shown])
+            more = f" and {count - shown:,} more" if count > shown else ""
+            console.print(f"[yellow]{r.source}: skipped {count:,} file{'s' * (count != 1)}[/] "
+                          f"(not a file type it reads): {names}{more}")
     rejected = sum(r.rows_rejected for r in results)
     if rejected:
         console.print(f"[yellow]{rejected:,} rows rejected[/]: see the _rejected_records "
                       "table of each raw schema for the reason and where each row came from.")
+    for r in results:
+        for location, why in r.unreadable_files.items():
+            console.print(f"[bold red]could not read[/] {location} ({r.source}): {why}",
+                          soft_wrap=True, highlight=False)
 
 
 def _ingest(
@@ -206,6 +235,11 @@ def _ingest(
             except IngestError as error:
                 fail(str(error))
     _print_ingest(results)
+    unreadable = sum(len(r.unreadable_files) for r in results)
+    if unreadable:  # everything else loaded; a nightly job must still notice
+        fail(f"{unreadable} file(s) could not be read (named above, each kept as one row of "
+             "_rejected_records); the rest loaded. Fix or replace them and run `journeys "
+             "ingest` again: only those files are read again.")
     return results
 
 
@@ -227,7 +261,9 @@ def ingest(data_dir: Path, source: str | None, path: str | None) -> None:
     Ends with a summary per table: rows loaded this run, rows in the table, rows
     rejected (kept in _rejected_records) and each resource's incremental cursor.
     """
-    _ingest(DataDir.resolve(data_dir), [source] if source else None, path)
+    data = DataDir.resolve(data_dir)
+    with writing(data, "ingest"):
+        _ingest(data, [source] if source else None, path)
 
 
 # -- build -------------------------------------------------------------------------------
@@ -259,7 +295,126 @@ def build(data_dir: Path, dbt_args: tuple[str, ...]) -> None:
 
     journeys build -- --select marts.core --vars '{trial_days: 21}'
     """
-    _build(DataDir.resolve(data_dir), dbt_args)
+    data = DataDir.resolve(data_dir)
+    with writing(data, "build"):
+        _build(data, dbt_args)
+
+
+# -- docs and contracts ------------------------------------------------------------------
+
+
+@main.command()
+@data_dir_option
+def docs(data_dir: Path) -> None:
+    """Write dbt's documentation site as one static HTML file into DATA_DIR/docs.
+
+    Every model and column with its description, the marts' versions, owners and
+    deprecation dates, and the lineage graph from sources to marts; column types come from
+    DATA_DIR's warehouse, so build it first. The file opens offline, no server needed.
+    """
+    data = DataDir.resolve(data_dir)
+    if not data.warehouse_db.exists():
+        console.print("[yellow]no warehouse built in this data dir yet:[/] the docs will "
+                      "have descriptions but no column types (run `journeys build` first)")
+    with writing(data, "docs"):
+        try:
+            result = run_dbt(data, "docs generate", ["--static"], quiet=True)
+        except DbtError as error:
+            fail(str(error))
+            raise
+    site = target_dir(data) / "static_index.html"
+    if not result.ok or not site.exists():
+        fail(f"dbt docs generate failed (exit {result.returncode}); see "
+             f"{data.root / 'dbt' / 'logs' / 'dbt.log'}.", result.returncode or 1)
+    out = data.root / "docs" / "index.html"
+    out.parent.mkdir(exist_ok=True)
+    shutil.copyfile(site, out)
+    console.print(f"docs: {out} ({out.stat().st_size / 1e6:,.1f} MB; open it in a browser)")
+    print(out)
+
+
+@main.command()
+@click.option("--release", is_flag=True,
+              help="Make the current contracts the released ones (state/manifest.json); "
+              "the release step in CHANGELOG.md.")
+def contracts(release: bool) -> None:
+    """Check that no released mart changed its contract without a new version.
+
+    Compares every contracted model with the released manifest (state/manifest.json)
+    through dbt's state comparison; a removed column, a changed type or a dropped
+    constraint of a released version fails with dbt's breaking-change error. Exit 1 then.
+    """
+    from journeys import contracts as checks
+
+    if release:
+        console.print(f"released: {checks.release()}")
+        return
+    result = checks.check()
+    if not result.ok:
+        console.print(result.output[-6000:], markup=False, highlight=False)
+        fail("a released mart's contract changed: give the model a new version "
+             "(CHANGELOG.md, \"Versions\") or undo the change.")
+    console.print("contracts: no breaking change against the released manifest")
+
+
+# -- funnel ------------------------------------------------------------------------------
+
+
+@main.command("funnel")
+@data_dir_option
+@click.argument("steps", nargs=-1, required=True)
+@click.option("--order", type=click.Choice(["ordered", "strict", "unordered"]),
+              default="ordered", show_default=True)
+@click.option("--window", default="14d", show_default=True,
+              help="Conversion window: 14d, 48h or 3600s.")
+@click.option("--breakdown", default=None, help="A dim_persons column, e.g. first_touch_source.")
+@click.option("--breakdown-property", default=None,
+              help="An event property (first touch), e.g. '$browser'.")
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day (inclusive, UTC).")
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (inclusive, UTC).")
+def funnel(data_dir: Path, steps: tuple[str, ...], order: str, window: str,
+           breakdown: str | None, breakdown_property: str | None,
+           date_from: dt.datetime | None, date_to: dt.datetime | None) -> None:
+    """Try a funnel: build it with the funnel models and print its steps.
+
+    STEPS are event names, optionally with event property filters:
+    `journeys funnel signed_up workspace_created first_item_created:item_type=project`.
+    It is built into the adhoc_* schemas; the configured funnels' marts are untouched.
+    Add it to the `funnels` var in dbt_project.yml to keep it.
+    """
+    from journeys import funnel as adhoc
+
+    data = DataDir.resolve(data_dir)
+    if not data.warehouse_db.exists():
+        fail(f"{data.warehouse_db} does not exist: run `journeys build` first.", 2)
+    try:
+        definition = adhoc.definition(
+            list(steps), order, window, breakdown, breakdown_property,
+            date_from.date().isoformat() if date_from else None,
+            date_to.date().isoformat() if date_to else None)
+    except adhoc.FunnelError as error:
+        fail(str(error), 2)
+        raise
+    with console.status(f"building the funnel ({len(steps)} steps) ..."):
+        result = adhoc.build(data, definition)
+    if not result.ok:
+        fail(f"the funnel did not build (dbt exit {result.returncode}); see "
+             f"{data.root / 'dbt' / 'logs' / 'dbt.log'}.", result.returncode)
+    rows = adhoc.read_steps(data)
+    table = Table(title=" → ".join(steps), title_justify="left")
+    if breakdown or breakdown_property:
+        table.add_column(breakdown or breakdown_property)
+    for name in ("step", "event", "persons", "from previous", "from first", "median time"):
+        table.add_column(name, justify="right" if name not in ("event",) else "left")
+    for row in rows:
+        cells = [str(row.step_number), steps[row.step_number - 1], f"{row.persons:,}",
+                 adhoc.percent(row.from_previous), adhoc.percent(row.from_first),
+                 adhoc.duration(row.median_seconds)]
+        table.add_row(*([row.breakdown_value] if breakdown or breakdown_property else []),
+                      *cells)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 # -- lint-plan ---------------------------------------------------------------------------
@@ -314,12 +469,17 @@ def demo(data_dir: Path, users: int, seed: int, defects: float) -> None:
     The demo owns DATA_DIR: a rerun starts from empty. It refuses a DATA_DIR that holds a
     warehouse it did not create.
     """
+    data = DataDir.resolve(data_dir)
+    with writing(data, "demo"):
+        _demo(data, users, seed, defects)
+
+
+def _demo(data: DataDir, users: int, seed: int, defects: float) -> None:
     from journeys.demo import print_summary, summarize
     from journeys.postgres import embedded_server, load_app_tables
     from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
     from journeys.stand_ins.intercom import IntercomAPI
 
-    data = DataDir.resolve(data_dir)
     try:
         data.reset_for_demo()
     except FileExistsError as error:

@@ -26,6 +26,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.runtime.collector import NULL_COLLECTOR, Collector
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from journeys.locks import busy_from, data_dir_lock, probe_duckdb
 from journeys.paths import DataDir
 from pipelines.quarantine import REJECTED_TABLE
 
@@ -61,7 +62,7 @@ class SourceSpec:
 
 SOURCES: dict[str, SourceSpec] = {spec.name: spec for spec in (
     SourceSpec("posthog-files", "raw_posthog", "pipelines.posthog_files:posthog_files",
-               "PostHog batch-export files (JSONL, JSONL.gz, Parquet)",
+               "PostHog batch-export files (JSON lines, also .gz, or Parquet)",
                default_path=lambda d: d.generated / "posthog" / "events",
                path_argument="bucket_url"),
     SourceSpec("app-files", "raw_app", "pipelines.app_files:app_files",
@@ -92,6 +93,10 @@ class SourceResult:
     table_rows: dict[str, int] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)  # resource -> incremental position
     seconds: float = 0.0
+    skipped_files: list[str] = field(default_factory=list)  # file sources: files not read
+    # files this run could not read at all (location -> why), each set aside as one reject
+    # and read again next run; its other files loaded
+    unreadable_files: dict[str, str] = field(default_factory=dict)
 
 
 def _quiet_dlt() -> None:
@@ -155,6 +160,27 @@ def cursors(pipeline: dlt.Pipeline) -> dict[str, str]:
     return out
 
 
+def _resource_states(pipeline: dlt.Pipeline) -> list[dict]:
+    return [resource for source in pipeline.state.get("sources", {}).values()
+            for resource in source.get("resources", {}).values()]
+
+
+def skipped_files(pipeline: dlt.Pipeline) -> list[str]:
+    """Files a file source listed but does not read (not a file type it knows), as its
+    resources last named them in their state (`skipped`)."""
+    return sorted(path for resource in _resource_states(pipeline)
+                  for path in resource.get("skipped", []))
+
+
+def unreadable_files(pipeline: dlt.Pipeline) -> dict[str, str]:
+    """The files a file source's last run could not read (location -> why), as its
+    resources keep them in their state (`unreadable_files`, reset each run)."""
+    out: dict[str, str] = {}
+    for resource in _resource_states(pipeline):
+        out.update(resource.get("unreadable_files", {}))
+    return out
+
+
 SECRET_WORDS = ("credentials", "token", "key", "password", "secret")
 
 
@@ -181,7 +207,9 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
                progress: Collector | None = None, **overrides: Any) -> SourceResult:
     """Load one source. Finishes a load package a killed run left behind first.
     `progress`, a dlt collector (`journeys.progress.IngestProgress`), is told the rows
-    each step handles as it goes."""
+    each step handles as it goes. Raises `journeys.locks.Busy` at once, before any
+    extract, while another `journeys` command writes `data_dir` or another process has
+    its raw.duckdb open."""
     if name not in SOURCES:
         raise IngestError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
     _quiet_dlt()
@@ -202,6 +230,17 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
                               ".dlt/secrets.toml); see the README's Sources section.")
         location = spec.describe
     data_dir.ensure()
+    # one writer per data dir: a second ingest (or a build) is refused here, before any
+    # extract; so is a run while another process (a DuckDB CLI, a notebook) has raw open
+    with data_dir_lock(data_dir, "ingest") as command:
+        probe_duckdb(data_dir.raw_db, command, write=True)
+        return _load(data_dir, spec, location, progress, command, overrides)
+
+
+def _load(data_dir: DataDir, spec: SourceSpec, location: str, progress: Collector | None,
+          command: str, overrides: dict[str, Any]) -> SourceResult:
+    """run_source's load, under the data dir's lock."""
+    name = spec.name
     started = time.perf_counter()
     pipeline = pipeline_for(data_dir, spec, progress)
     secrets = _secret_values(spec, overrides)
@@ -215,9 +254,15 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
         raise IngestError(f"{name}: missing configuration ({missing}); see the README's "
                           "Sources section for the env vars or .dlt/*.toml keys.") from error
     except PipelineStepFailed as error:
+        # raw.duckdb opened by another process since the probe: say so, not dlt's advice
+        # about credentials and the internet
+        if busy := busy_from(error, command):
+            raise busy from error
         message = f"{name}: the {error.step} step failed ({location}): {error.exception}"
         raise IngestError(_scrub(message, secrets)) from error
     except Exception as error:  # connecting or reflecting while the source is built
+        if busy := busy_from(error, command):
+            raise busy from error
         message = f"{name}: could not start ({location}): {type(error).__name__}: {error}"
         raise IngestError(_scrub(message, secrets)) from error
     normalize = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
@@ -229,6 +274,9 @@ def run_source(data_dir: DataDir, name: str, path: str | None = None,
     if data_dir.raw_db.exists():
         result.table_rows = _table_rows(data_dir.raw_db, spec.dataset)
     result.cursors = cursors(pipeline)
+    result.skipped_files = skipped_files(pipeline)
+    # files it could not read: new ones are rejects of this run, unchanged ones named again
+    result.unreadable_files = unreadable_files(pipeline)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -144,3 +144,70 @@
             {{ expression }}, '_', ''), '-', ''), ' ', ''), '.', ''), ':', ''), '/', '')
     )
 {%- endmacro %}
+
+{#- Microseconds since the Unix epoch of an instant, as bigint: exact on every engine,
+    for comparing instants with windows computed at compile time (funnels). -#}
+{% macro epoch_us(column) -%}
+    {{ return(adapter.dispatch('epoch_us', 'journeys')(column)) }}
+{%- endmacro %}
+
+{% macro default__epoch_us(column) -%}
+    cast(round(extract(epoch from {{ column }}) * 1000000) as bigint)
+{%- endmacro %}
+
+{% macro duckdb__epoch_us(column) -%}
+    epoch_us({{ column }})
+{%- endmacro %}
+
+{% macro spark__epoch_us(column) -%}
+    unix_micros({{ column }})
+{%- endmacro %}
+
+{#- A linear-interpolation percentile (PostgreSQL's percentile_cont) of a numeric
+    column, as an aggregate; `fraction` is a constant between 0 and 1. -#}
+{% macro percentile_cont(column, fraction) -%}
+    {{ return(adapter.dispatch('percentile_cont', 'journeys')(column, fraction)) }}
+{%- endmacro %}
+
+{% macro default__percentile_cont(column, fraction) -%}
+    percentile_cont({{ fraction }}) within group (order by {{ column }})
+{%- endmacro %}
+
+{% macro duckdb__percentile_cont(column, fraction) -%}
+    quantile_cont({{ column }}, {{ fraction }})
+{%- endmacro %}
+
+{% macro spark__percentile_cont(column, fraction) -%}
+    percentile({{ column }}, {{ fraction }})
+{%- endmacro %}
+
+{#- An 8-byte float (DuckDB's and Spark's `double`, PostgreSQL's `double precision`). -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'journeys')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro duckdb__type_double() -%}
+    double
+{%- endmacro %}
+
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+{#- A text literal holding `value` exactly (event names may hold quotes). -#}
+{% macro text_literal(value) -%}
+    {{ return(adapter.dispatch('text_literal', 'journeys')(value)) }}
+{%- endmacro %}
+
+{% macro default__text_literal(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- Spark reads a backslash in a literal as an escape, and 'a''b' as two literals -#}
+{% macro spark__text_literal(value) -%}
+    '{{ value | replace("\\", "\\\\") | replace("'", "\\'") }}'
+{%- endmacro %}

@@ -19,13 +19,32 @@ Files anywhere under the folder (or fsspec URL) named `users.<format>` or
 - **Keys** (`app_rows`): a user without `id`, an event without `id` or `user_id` (null,
   `''` or blank) is set aside with the reason, its file and its row (CSV, Parquet) or
   line (JSON lines); so is a row whose timestamp does not parse, whose `properties` is
-  not JSON, or a line that is not a JSON object.
+  not JSON, a CSV row with bytes that are not UTF-8 (`not_utf8`), or a line that is not
+  a JSON object. A CSV column without a name and without values (a header's trailing
+  comma) is left out.
 - **Merged on `id`**: the latest dump of a row wins (users by `updated_at`), so loading
   the same or an overlapping dump again adds nothing. A file already loaded (same size
   and modification time) is skipped.
-- **A file that cannot be read** (not Parquet, a gzip cut short, no `id` column) is one
-  reject naming the file (`unreadable_file`, position 0, the error as its text); the
-  rest of the run loads, and the file is read again next run.
+- **Columns by name**, in any order. Columns other than the app's (a customer's
+  `team_id`, `deleted_at`) load too: as typed in JSON lines and Parquet (objects and
+  lists as JSON, each value with its own keys); from a CSV's text as integers, numbers,
+  booleans, dates or times when every value (in each 64 MB block) reads as one, else as
+  text. A column keeps the type it first loaded with; a
+  later value that does not read as that type is kept as text in `<column>__v_text`
+  (dlt's name for a variant), so a change of type never stops a load. The app's text
+  columns (`email`, `plan`, `name`, `session_id`) are text whatever a file wrote. An
+  absent optional column is absent (staging reads it as null).
+- **A file without a required column** (`id`; events also `user_id`, `name`,
+  `created_at`) is one reject (`missing_column_<column>`, position 0, its text naming
+  the file and the column): none of its rows load. A JSON-lines file lacks a column
+  when none of its lines has the key; a line without it is that row's problem.
+- **A file that cannot be read** (not Parquet, a gzip cut short) is one reject naming
+  the file (`unreadable_file`, position 0, the error as its text).
+- Either way the rest of the run loads. The file is read again when it changes; while
+  it stays as it was, every run names it again without setting it aside again (the
+  raw tables stay as they are). The resource state lists the files this
+  run could not read (`unreadable_files`): `journeys ingest` names each and why, and
+  exits 1.
 """
 
 from __future__ import annotations
@@ -65,18 +84,59 @@ TIMESTAMPS = {"users": ("signed_up_at", "converted_at", "churned_at", "updated_a
 BOOLEANS = {"users": ("churned",), "events": ()}
 JSON_COLUMNS = {"users": (), "events": ("properties",)}
 TEXTS = {"users": ("email", "plan"), "events": ("name", "session_id")}
+APP_COLUMNS = {table: {*KEYS[table], *TIMESTAMPS[table], *BOOLEANS[table],
+                       *JSON_COLUMNS[table], *TEXTS[table]} for table in KEYS}
+JSON_TYPE = pa.json_(pa.string())  # Arrow's JSON: text holding JSON values
+# the columns a file cannot be loaded without: a file lacking one is set aside whole
+REQUIRED = {table: (*KEYS[table], *VALUES[table]) for table in KEYS}
 TRUE, FALSE = ("true", "t", "1"), ("false", "f", "0")
 TIMESTAMP = pa.timestamp("us")  # naive, holding UTC, as the app's Postgres stores it
+# other columns (a customer's `deleted_at`, `team_id`): the types they load as, by dlt type
+# (json: objects and lists as JSON text, loaded with a json hint)
+PLAIN_TYPES = {"bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(),
+               "timestamp": TIMESTAMP, "date": pa.date32(), "text": pa.string(),
+               "json": pa.string()}
+VARIANT = "{}__v_text"  # dlt's name for a column's values of another type, as text
 INTEGER_TEXT = r"^-?(0|[1-9][0-9]{0,18})$"  # an integer as Postgres writes one
+DIGITS = r"^-?[0-9]+$"  # digits; unless an INTEGER_TEXT ("02134", 20 digits) not a double
 INT64_DIGITS = 19
 BATCH_ROWS = 50_000
 BLOCK_BYTES = 64 << 20
-READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, pa.ArrowException)
+# anything reading or typing one file raises (pyarrow's KeyError "Field ... does not exist
+# in schema" included): that file is set aside, the run goes on
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
+               ArithmeticError, zlib.error, pa.ArrowException)
 NAMING = NamingConvention()
 
 
 class UnreadableFile(ValueError):
-    """The file as a whole cannot be loaded (e.g. it has no `id` column)."""
+    """The file as a whole cannot be loaded (e.g. two columns with the same name)."""
+
+
+class MissingColumns(UnreadableFile):
+    """The file lacks a column every row of its table needs (`REQUIRED`)."""
+
+    def __init__(self, table: str, missing: Sequence[str], columns: Sequence[str]):
+        self.reason = f"missing_column_{missing[0]}"
+        names = (f"{missing[0]} column" if len(missing) == 1
+                 else f"{', '.join(missing[:-1])} and {missing[-1]} columns")
+        super().__init__(
+            f"no {names}, which every {table} row needs (its columns: "
+            f"{', '.join(columns) or 'none'}); none of its rows were loaded. Export {table} "
+            f"with its {names} and run `journeys ingest` again.")
+
+
+def raw_name(name: str) -> str | None:
+    """A file's column name as the raw column's (dlt's snake_case), None when blank."""
+    return NAMING.normalize_identifier(name) if name.strip() else None
+
+
+def require_columns(table: str, names: Sequence[str]) -> None:
+    """Raises MissingColumns when a file's columns (raw names) lack a required one."""
+    normalised = {raw_name(n) for n in names}
+    missing = [name for name in REQUIRED[table] if name not in normalised]
+    if missing:
+        raise MissingColumns(table, missing, names)
 
 
 @dataclass
@@ -88,6 +148,7 @@ class Batch:
     positions: Sequence[int]
     problems: dict[int, str] = field(default_factory=dict)
     lines: list[bytes] | None = None  # JSON lines: each row's text, kept for its reject
+    from_text: bool = False  # CSV: every value is text, its type still to be read
 
 
 def dump_of(file_name: str) -> tuple[str, str] | None:
@@ -101,17 +162,18 @@ def dump_of(file_name: str) -> tuple[str, str] | None:
 
 # -- reading each format ----------------------------------------------------------------------
 def _csv_batches(data: bytes, table: str) -> Iterator[Batch]:
-    """CSV as Postgres COPY writes it; the app's own columns are read as text, to be typed
-    by `conform` (a bad value there is one row's problem, not the file's)."""
+    """CSV as Postgres COPY writes it, every column read as text: the app's columns are
+    typed by `conform` (a bad value there is one row's problem, not the file's), the
+    others by `_other_column`. Columns are found by their header's names, in any order.
+    A row holding bytes that are not UTF-8 is set aside (`not_utf8`)."""
     first_line = data.split(b"\n", 1)[0].decode("utf-8-sig").rstrip("\r")
     header = next(csv.reader([first_line]), [])
-    ours = {*KEYS[table], *TIMESTAMPS[table], *BOOLEANS[table], *JSON_COLUMNS[table],
-            *TEXTS[table]}
+    require_columns(table, header)
     reader = pacsv.open_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in header if NAMING.normalize_identifier(n) in ours},
+            column_types={n: pa.binary() for n in header},  # decoded by `_utf8`
             null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
@@ -119,17 +181,45 @@ def _csv_batches(data: bytes, table: str) -> Iterator[Batch]:
     )
     position = 0
     for record_batch in reader:
-        part = pa.Table.from_batches([record_batch])
-        yield Batch(part, range(position + 1, position + 1 + len(part)))
+        problems: dict[int, str] = {}
+        part = _utf8(pa.Table.from_batches([record_batch]), problems)
+        yield Batch(part, range(position + 1, position + 1 + len(part)), problems,
+                    from_text=True)
         position += len(part)
 
 
+def _utf8(part: pa.Table, problems: dict[int, str]) -> pa.Table:
+    """CSV fields read as bytes, as text. A row with a field that is not UTF-8 gets the
+    problem `not_utf8` (its reject shows the field with U+FFFD for the bad bytes)."""
+    columns = []
+    for values in part.columns:
+        values = values.combine_chunks()
+        try:
+            columns.append(values.cast(pa.string()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        texts: list[str | None] = []
+        for index, value in enumerate(values.to_pylist()):
+            try:
+                texts.append(None if value is None else value.decode())
+            except UnicodeDecodeError:
+                problems.setdefault(index, "not_utf8")
+                texts.append(value.decode(errors="replace"))
+        columns.append(pa.array(texts, pa.string()))
+    return pa.Table.from_arrays(columns, names=part.column_names)
+
+
 def _json_batches(data: bytes, table: str, rejects: Rejects) -> Iterator[Batch]:
-    """JSON lines; a line that is not a JSON object is rejected on its own."""
+    """JSON lines; a line that is not a JSON object is rejected on its own. A line
+    without a required key is one row's problem, a file none of whose lines has it the
+    file's (checked before its first batch is loaded)."""
+    every_line = data.splitlines()
     rows: list[dict] = []
     positions: list[int] = []
     lines: list[bytes] = []
-    for number, line in enumerate(data.splitlines(), start=1):
+    checked = False
+    for number, line in enumerate(every_line, start=1):
         try:
             record = parse_json(line)
         except ValueError:  # also a blank line
@@ -142,10 +232,32 @@ def _json_batches(data: bytes, table: str, rejects: Rejects) -> Iterator[Batch]:
         positions.append(number)
         lines.append(line)
         if len(rows) >= BATCH_ROWS:
+            checked = checked or _require_json_keys(table, rows, every_line[number:])
             yield _json_batch(rows, positions, lines, table)
             rows, positions, lines = [], [], []
     if rows:
+        checked = checked or _require_json_keys(table, rows, [])
         yield _json_batch(rows, positions, lines, table)
+
+
+def _require_json_keys(table: str, rows: list[dict], rest: list[bytes]) -> bool:
+    """Raises MissingColumns when a required key is in none of `rows` nor of the lines
+    after them (read only when the first rows lack one)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    names = {raw_name(key) for key in keys}
+    wanted = {name for name in REQUIRED[table] if name not in names}
+    for line in rest:
+        if not wanted:
+            break
+        try:
+            record = parse_json(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            wanted -= {raw_name(key) for key in record}
+    if wanted:
+        raise MissingColumns(table, [n for n in REQUIRED[table] if n in wanted], keys)
+    return True
 
 
 def _json_batch(rows: list[dict], positions: list[int], lines: list[bytes], table: str
@@ -155,8 +267,10 @@ def _json_batch(rows: list[dict], positions: list[int], lines: list[bytes], tabl
     problems: dict[int, str] = {}
     for name in names:
         values = [row.get(name) for row in rows]
-        if NAMING.normalize_identifier(name) in KEYS[table]:
-            arrays.append(_json_ids(values, NAMING.normalize_identifier(name), problems))
+        if raw_name(name) in KEYS[table]:
+            arrays.append(_json_ids(values, raw_name(name), problems))
+        elif raw_name(name) not in APP_COLUMNS[table] and _holds_json(values):
+            arrays.append(_json_array(values))
         else:
             arrays.append(_json_values(values))
     return Batch(pa.Table.from_arrays(arrays, names=names), positions, problems, lines)
@@ -188,6 +302,17 @@ def _json_values(values: list[Any]) -> pa.Array:
                         pa.string())
 
 
+def _holds_json(values: list[Any]) -> bool:
+    """Whether a customer's column holds an object or a list: then it is a JSON column."""
+    return any(isinstance(v, dict | list) for v in values)
+
+
+def _json_array(values: list[Any]) -> pa.Array:
+    """Each value as its own JSON text (an object keeps its own keys), typed as JSON."""
+    texts = pa.array([None if v is None else _dumped(v) for v in values], pa.string())
+    return pa.ExtensionArray.from_storage(JSON_TYPE, texts)
+
+
 def _dumped(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
@@ -195,8 +320,9 @@ def _dumped(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
-def _parquet_batches(data: bytes) -> Iterator[Batch]:
+def _parquet_batches(data: bytes, table: str) -> Iterator[Batch]:
     parquet = pq.ParquetFile(io.BytesIO(data))
+    require_columns(table, parquet.schema_arrow.names)
     position = 0
     for record_batch in parquet.iter_batches(batch_size=BATCH_ROWS):
         part = pa.Table.from_batches([record_batch])
@@ -223,7 +349,15 @@ class Problems:
 
 
 def _normalised_names(part: pa.Table) -> pa.Table:
-    names = [NAMING.normalize_identifier(n) for n in part.column_names]
+    """The batch with its columns named as raw columns. A column without a name (a CSV
+    header's trailing comma) is left out when it holds nothing."""
+    for index in reversed(range(part.num_columns)):
+        if raw_name(part.column_names[index]) is None:
+            if part.column(index).null_count < len(part):
+                raise UnreadableFile(f"column {index + 1} has values but no name; name it "
+                                     "in the file's header")
+            part = part.remove_column(index)
+    names = [raw_name(n) for n in part.column_names]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
         raise UnreadableFile(f"columns {part.column_names} give the raw names {doubled} twice")
@@ -257,8 +391,9 @@ def _integer_texts(values: pa.Array) -> list[bool]:
     return flags
 
 
-def _known_id_type(table: str, name: str) -> str | None:
-    """The raw column's type ("bigint" or "text") when an earlier load fixed it."""
+def _known_type(table: str, name: str) -> str | None:
+    """The raw column's dlt type when an earlier load (or an earlier file of this run)
+    fixed it: "bigint", "text", ..."""
     columns = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
     return columns.get(name, {}).get("data_type")
 
@@ -283,7 +418,7 @@ def _ids(values: pa.Array, table: str, name: str, problems: Problems) -> pa.Arra
         problems.flag(values.is_null(), f"missing_{name}")
         return pa.nulls(len(values), pa.string())
     present = [i for i, reason in enumerate(problems.reasons) if reason is None]
-    kind = _known_id_type(table, name)
+    kind = _known_type(table, name)
     if kind is None and present:
         kind = "bigint" if all(integers[i] for i in present) else "text"
     if kind == "bigint":
@@ -376,16 +511,211 @@ def _json(values: pa.Array, name: str, problems: Problems) -> pa.Array:
     return pa.array(texts, pa.string())
 
 
-def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, bytes]]]:
-    """The batch's loadable rows, typed as the app's Postgres types them, and the
-    (position, reason, raw text) of each row set aside."""
+# -- the other columns: text columns and a customer's own -------------------------------------
+def _as_text(values: pa.Array) -> pa.Array:
+    """Any column as text: numbers and times as Arrow writes them, objects and lists as
+    JSON, bytes as UTF-8 (or Postgres' `\\x` hex when they are not)."""
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return _as_text(values.dictionary_decode())
+    if pa.types.is_string(kind):
+        return values
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) \
+            or pa.types.is_fixed_size_binary(kind):
+        return pa.array([None if v is None else _bytes_text(v) for v in values.to_pylist()],
+                        pa.string())
+    if pa.types.is_nested(kind):
+        return pa.array([None if v is None else _dumped(v) for v in values.to_pylist()],
+                        pa.string())
+    try:  # numbers, booleans, times, large strings
+        return values.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else str(v) for v in values.to_pylist()],
+                        pa.string())
+
+
+def _bytes_text(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return "\\x" + value.hex()
+
+
+def _typed(values: pa.Array) -> tuple[pa.Array, str | None]:
+    """A typed column (JSON lines, Parquet) as one of PLAIN_TYPES, and its dlt type
+    (None when it holds only nulls: its type is still open)."""
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return _typed(values.dictionary_decode())
+    if pa.types.is_null(kind):
+        return values, None
+    if pa.types.is_integer(kind):
+        if pa.types.is_uint64(kind) and (pc.max(values).as_py() or 0) >= 2**63:
+            return _as_text(values), "text"
+        return values.cast(pa.int64()), "bigint"
+    if pa.types.is_floating(kind):
+        return values.cast(pa.float64()), "double"
+    if pa.types.is_boolean(kind):
+        return values, "bool"
+    if pa.types.is_timestamp(kind):
+        if kind.tz:
+            values = values.cast(pa.timestamp(kind.unit, "UTC"))
+        return pc.cast(values, TIMESTAMP, safe=False), "timestamp"
+    if pa.types.is_date(kind):
+        return values.cast(pa.date32()), "date"
+    return _as_text(values), "text"
+
+
+def _is_json(kind: pa.DataType) -> bool:
+    """Objects and lists (a Parquet struct, list or map; Arrow's or Parquet's JSON type)."""
+    return pa.types.is_nested(kind) or (isinstance(kind, pa.BaseExtensionType)
+                                        and kind.extension_name == "arrow.json")
+
+
+def _as_json(values: pa.Array) -> pa.Array:
+    """Any column as JSON text: text as a JSON string, numbers as JSON numbers, ..."""
+    return pa.array([None if v is None else _dumped(v) for v in values.to_pylist()],
+                    pa.string())
+
+
+def _guessed(texts: pa.Array) -> tuple[pa.Array, str | None]:
+    """A CSV column's text read as what every value in it is: integers, numbers (unless
+    digits would be lost: `02134`, 20 digits), booleans (`t`/`f` as COPY writes them),
+    dates, times, else text (None when it holds only nulls: its type is still open)."""
+    if texts.null_count == len(texts):
+        return pa.nulls(len(texts)), None
+    if _all_read_as(texts, "bigint"):
+        return _converted(texts, "bigint"), "bigint"
+    lossy = pc.and_(pc.match_substring_regex(texts, DIGITS),
+                    pc.invert(pc.match_substring_regex(texts, INTEGER_TEXT)))
+    kinds = ("double", "bool", "date", "timestamp")
+    for kind in kinds[1:] if pc.any(lossy).as_py() else kinds:
+        if _all_read_as(texts, kind):
+            return _converted(texts, kind), kind
+    return texts, "text"
+
+
+def _all_read_as(texts: pa.Array, kind: str) -> bool:
+    """Whether every text reads as `kind`, stopping at the first that does not."""
+    if kind in ("bigint", "bool"):
+        return pc.all(_fits(texts, kind)).as_py()
+    try:  # all at once, the usual case
+        pc.cast(texts, PLAIN_TYPES[kind])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return all(_reads_as(v, kind) for v in texts.to_pylist())
+    return True
+
+
+def _parsed(texts: pa.Array, kind: str) -> tuple[pa.Array, pa.Array | None]:
+    """Text read as `kind` (one of PLAIN_TYPES), and the texts that do not read as it
+    (None when all do)."""
+    if kind == "text":
+        return texts, None
+    fits = _fits(texts, kind)
+    if pc.all(fits).as_py():
+        return _converted(texts, kind), None
+    nothing = pa.scalar(None, pa.string())
+    return (_converted(pc.if_else(fits, texts, nothing), kind),
+            pc.if_else(fits, nothing, texts))
+
+
+def _fits(texts: pa.Array, kind: str) -> pa.Array:
+    """Which texts read as `kind` (a null does)."""
+    if kind == "bigint":
+        flags = pa.array(_integer_texts(texts), pa.bool_())
+    elif kind == "bool":
+        flags = pc.is_in(pc.utf8_lower(texts), pa.array([*TRUE, *FALSE]))
+    elif kind == "json":
+        flags = pa.array([_reads_as(v, kind) for v in texts.to_pylist()], pa.bool_())
+    else:
+        try:  # all at once, the usual case
+            pc.cast(texts, PLAIN_TYPES[kind])
+            flags = pa.array([True] * len(texts))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            flags = pa.array([_reads_as(v, kind) for v in texts.to_pylist()], pa.bool_())
+    return pc.or_(pc.fill_null(flags, False), texts.is_null())
+
+
+def _parse(text: str, kind: str) -> Any:
+    """One text as a double, date, JSON or timestamp (with an offset: as UTC)."""
+    if kind == "double":
+        return float(text)
+    if kind == "date":
+        return dt.date.fromisoformat(text.strip())
+    if kind == "json":
+        return parse_json(text)
+    return _timestamp(text)
+
+
+def _reads_as(text: str | None, kind: str) -> bool:
+    if text is None:
+        return True
+    try:
+        _parse(text, kind)
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True
+
+
+def _converted(texts: pa.Array, kind: str) -> pa.Array:
+    """Texts every one of which reads as `kind`, as `kind`."""
+    if kind == "bigint":
+        return texts.cast(pa.int64())
+    if kind == "bool":
+        return pa.array([None if v is None else v.lower() in TRUE for v in texts.to_pylist()],
+                        pa.bool_())
+    if kind == "json":
+        return texts
+    try:
+        return pc.cast(texts, PLAIN_TYPES[kind])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.array([None if v is None else _parse(v, kind) for v in texts.to_pylist()],
+                        PLAIN_TYPES[kind])
+
+
+def _other_column(table: str, name: str, values: pa.Array, from_text: bool,
+                  holds_json: bool = False) -> dict[str, pa.Array]:
+    """A column that is not one of the app's ids, times, booleans or JSON: a text column
+    of the app's (`email`, `session_id`, ...) or one of the customer's own (`deleted_at`,
+    `team_id`). It keeps the type its table already has (from an earlier load or an
+    earlier file); values that do not read as that type go, as text, to
+    `<name>__v_text` (dlt's name for such a variant), so no type stops a load. Objects
+    and lists (`holds_json`) are JSON."""
+    known = _known_type(table, name)
+    if name in TEXTS[table] or (from_text and known is not None):
+        values, kind = _as_text(values), "text"
+    elif holds_json:
+        values, kind = _as_text(values), "json"
+    elif from_text:
+        values, kind = _guessed(values)
+    else:
+        values, kind = _typed(values)
+    if kind is None or known is None or known == kind:
+        return {name: values}
+    if known == "double" and kind == "bigint":
+        return {name: values.cast(pa.float64())}
+    if known == "json" and not from_text:  # any typed value is a JSON value
+        return {name: _as_json(values)}
+    if known not in PLAIN_TYPES:  # a type no dump gives (decimal, ...): all of it as text
+        return {VARIANT.format(name): _as_text(values)}
+    typed, leftover = _parsed(_as_text(values), known)
+    return {name: typed} if leftover is None else {name: typed, VARIANT.format(name): leftover}
+
+
+def conform(batch: Batch, table: str
+            ) -> tuple[pa.Table, list[tuple[int, str, bytes]], list[str]]:
+    """The batch's loadable rows, typed as the app's Postgres types them, the (position,
+    reason, raw text) of each row set aside, and the other columns that hold JSON text
+    (to be loaded as JSON). Columns are found by name."""
     part = _normalised_names(batch.table)
     problems = Problems(len(part), batch.problems)
+    holds_json = {n for n in part.column_names if _is_json(part.schema.field(n).type)}
     columns = {n: _plain(part.column(n).combine_chunks()) for n in part.column_names}
     for name in KEYS[table]:
-        if name not in columns:
-            raise UnreadableFile(f"no {name} column (columns: {', '.join(part.column_names)})")
-        columns[name] = _ids(columns[name], table, name, problems)
+        if name in columns:
+            columns[name] = _ids(columns[name], table, name, problems)
+        else:  # JSON lines: none of this batch's lines has it (a later line does)
+            problems.flag([True] * len(part), f"missing_{name}")
     for name in TIMESTAMPS[table]:
         if name in columns:
             columns[name] = _timestamps(columns[name], name, problems)
@@ -395,8 +725,18 @@ def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, by
     for name in JSON_COLUMNS[table]:
         if name in columns:
             columns[name] = _json(columns[name], name, problems)
+    typed: dict[str, pa.Array] = {}
+    json_columns: list[str] = []
+    for name, values in columns.items():
+        if name in (*KEYS[table], *TIMESTAMPS[table], *BOOLEANS[table], *JSON_COLUMNS[table]):
+            typed[name] = values
+            continue
+        known = _known_type(table, name)
+        typed.update(_other_column(table, name, values, batch.from_text, name in holds_json))
+        if known == "json" or (known is None and name in holds_json):
+            json_columns.append(name)
     for name in VALUES[table]:
-        problems.flag(_missing_values(columns.get(name), len(part)), f"missing_{name}")
+        problems.flag(_missing_values(typed.get(name), len(part)), f"missing_{name}")
     rejected = [
         (batch.positions[i], reason,
          batch.lines[i] if batch.lines is not None
@@ -404,18 +744,19 @@ def conform(batch: Batch, table: str) -> tuple[pa.Table, list[tuple[int, str, by
         for i, reason in enumerate(problems.reasons) if reason
     ]
     keep = pa.array([reason is None for reason in problems.reasons], pa.bool_())
-    return pa.table(columns).filter(keep), rejected
+    return pa.table(typed).filter(keep), rejected, json_columns
 
 
 # -- the resource ------------------------------------------------------------------------------
-def _hints(table: str):
+def _hints(table: str, json_columns: Sequence[str] = ()):
     # events: properties stay JSON; users: when a dump holds two versions of a row, the
-    # one updated last wins
+    # one updated last wins; other columns holding objects or lists: JSON
     columns = (
         [{"name": "properties", "data_type": "json"}]
         if table == "events"
         else [{"name": "updated_at", "data_type": "timestamp", "dedup_sort": "desc"}]
     )
+    columns += [{"name": name, "data_type": "json"} for name in json_columns]
     return dlt.mark.make_hints(
         table_name=table, primary_key="id", write_disposition="merge", columns=columns
     )
@@ -433,45 +774,77 @@ def _batches(file: FileItemDict, table: str, form: str, rejects: Rejects) -> Ite
         return _csv_batches(data, table)
     if form == "jsonl":
         return _json_batches(data, table, rejects)
-    return _parquet_batches(data)
+    return _parquet_batches(data, table)
 
 
 def read_dump(file: FileItemDict, table: str, form: str) -> Iterator[Any]:
-    """Arrow tables of one dump file, plus its rejected rows; returns whether the whole
-    file was read (a file that could not be is read again next run)."""
+    """Arrow tables of one dump file, plus its rejected rows. Returns None when the whole
+    file was read, else why it could not be (such a file is read again next run)."""
     rejects = Rejects(SOURCE, file["file_url"])
-    complete = True
+    failure = None
     try:
         for batch in _batches(file, table, form, rejects):
-            rows, rejected = conform(batch, table)
+            rows, rejected, json_columns = conform(batch, table)
             for position, reason, raw in rejected:
                 rejects.add(position, reason, raw)
             if len(rows):
-                yield dlt.mark.with_hints(rows, _hints(table), create_table_variant=True)
+                yield dlt.mark.with_hints(rows, _hints(table, json_columns),
+                                          create_table_variant=True)
+    except MissingColumns as error:  # found before any row: the file is one reject
+        failure = f"{error.reason}: {error}"
+        rejects.rows.clear()
+        rejects.add(0, error.reason, f"{file['relative_path']}: {error}")
     except READ_ERRORS as error:
-        complete = False
-        rejects.add(0, "unreadable_file", f"{type(error).__name__}: {error}")
+        text = f"{type(error).__name__}: {error or 'no message'}"
+        failure = f"unreadable_file: {text}"
+        rejects.add(0, "unreadable_file", text)
     if rejects:
         yield rejects.table_item()
-    return complete
+    return failure
+
+
+@dataclass
+class Run:
+    """One run of the source (each run makes its own)."""
+
+    started: bool = False
 
 
 @dlt.transformer(name="app_tables", write_disposition="merge")
-def dump_rows(files: list[FileItemDict]) -> Iterator[Any]:
-    seen: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
+def dump_rows(files: list[FileItemDict], run: Run) -> Iterator[Any]:
+    """Each dump file not loaded before. The resource state keeps the files loaded
+    (`files`: path -> size and time) and the files this run could not read
+    (`unreadable_files`: location -> why), which `journeys ingest` reports."""
+    state = dlt.current.resource_state()
+    if not run.started:  # the first page of files this run
+        state["unreadable_files"] = {}
+        run.started = True
+    seen: dict[str, str] = state.setdefault("files", {})
+    # files found unreadable, as they were then (path -> [size and time, why]): the same
+    # file unchanged is named again but not set aside again
+    failed: dict[str, list[str]] = state.setdefault("failed_files", {})
     for file in sorted(files, key=lambda f: f["relative_path"]):
         dump = dump_of(file["file_name"])
         if dump is None:
             continue
+        path = file["relative_path"]
         fingerprint = f"{file['size_in_bytes']}:{file['modification_date']}"
-        if seen.get(file["relative_path"]) == fingerprint:
+        if seen.get(path) == fingerprint:
             continue
-        if (yield from read_dump(file, *dump)):
-            seen[file["relative_path"]] = fingerprint
+        if path in failed and failed[path][0] == fingerprint:
+            state["unreadable_files"][file["file_url"]] = failed[path][1]
+            continue
+        failure = yield from read_dump(file, *dump)
+        if failure is None:
+            seen[path] = fingerprint
+            failed.pop(path, None)
+        else:
+            failed[path] = [fingerprint, failure]
+            state["unreadable_files"][file["file_url"]] = failure
 
 
 @dlt.source(name=SOURCE, max_table_nesting=0)
 def app_files(bucket_url: str = dlt.config.value, file_glob: str = "**/*") -> Any:
     """Dumps (CSV, JSON lines, Parquet) of the app's `users` and `events` tables under
     `bucket_url` (a folder or fsspec URL)."""
-    return filesystem(bucket_url=bucket_url, file_glob=file_glob) | dump_rows
+    return filesystem(bucket_url=bucket_url, file_glob=file_glob) | dump_rows(Run())

@@ -1,10 +1,18 @@
 """PostHog batch-export files (S3 destination, events model) → `raw_posthog.events`.
 
 Any folder dlt's filesystem source can list (a local path or an fsspec URL such as
-`s3://bucket/prefix`) holding `.jsonl`, `.jsonl.gz` or `.parquet` files (Parquet may carry
-its compression in the name, `.parquet.zst`; it is read as is).
+`s3://bucket/prefix`). Files are told apart by the end of their name, in any case:
+- **JSON lines**: `.jsonl`, `.ndjson` or `.json`, each also `.gz`. A UTF-8 byte order mark
+  at the start is skipped; a line ends in `\n` or `\r\n`. A `.json` file that parses as
+  one JSON document gives its rows: an array's elements (position = the element's
+  number), or one object written over several lines.
+- **Parquet**: `.parquet`, also `.parquet.zst` etc. (compressed inside the file; read as
+  is).
+- `*_manifest.json`, which PostHog writes after each export window's files, is not data
+  and is passed over. Any other file is skipped and named, every run, in the resource
+  state's `skipped` list (the ingest summary prints it).
 
-- **Incremental by file**: a file whose (size, modification time) was loaded before is
+- **Incremental by file**: a file whose (size, modification time) was read before is
   skipped; a new or rewritten file is read. Kept in dlt's resource state, which commits
   with the load, so a failed run re-reads its files next time.
 - **Merge on `uuid`**, latest `_inserted_at` winning (`delete-insert` + `dedup_sort`):
@@ -12,16 +20,39 @@ its compression in the name, `.parquet.zst`; it is read as is).
 - **Line by line**: a malformed line, a row without `uuid`, `event`, `distinct_id` or a
   parseable `timestamp`, or a timestamp more than a day after the row reached PostHog,
   goes to `_rejected_records` with its reason, file and line; the rest loads.
-- `properties`, `person_properties` (and `set` / `set_once` where a destination model
-  exports them) are JSON columns; other extra export columns load as they come.
+- **A file cut short or damaged** never stops the run; the rows before the damage load
+  and the damage is one reject naming the file, its size and modification time:
+  - `truncated_file` at the line the cut falls in: a `.gz` that ends before gzip's
+    end-of-stream marker (an upload cut short), the incomplete line as its text;
+  - `unreadable_file` at position 0: nothing of it decodes (named `.gz` but not gzip, not
+    Parquet);
+  - `corrupt_file` at the row where decoding stopped (a gzip checksum that does not match,
+    a broken Parquet row group).
+  Such a file is not read again until it changes (a complete copy under the same name
+  is read, its rows merge on `uuid`; the reject of the cut copy stays, naming that copy's
+  size). A file that storage could not give (OSError) is `unreadable_file` too, and is
+  read again next run.
+- **Columns.** The contract's columns (`EVENT_SCHEMA`) keep their types: a text column
+  takes an integer as its decimal text (`5` → `'5'`); any other non-text value there (an
+  object or a list, a boolean, a fraction) sets the row aside as `<column>_wrong_type`
+  (JSON text would not be `elements_chain`'s format, nor an id). `properties`,
+  `person_properties` (and `set` / `set_once` where a destination model exports them)
+  are JSON columns. Every other column loads as text (JSON text for numbers, booleans,
+  objects and lists), so an extra column whose type differs between files or runs never
+  stops a load. (An extra column this reader typed before issue 21, e.g. `team_id` as
+  bigint, keeps its type; a value that does not fit goes beside it as text,
+  `team_id__v_text`.)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import io
-from collections.abc import Iterator
+import json
+import uuid
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import dlt
@@ -30,14 +61,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-from pipelines.quarantine import Rejects
+from pipelines.quarantine import UNREADABLE_FILE, Rejects
 
 SOURCE = "posthog_files"
 REQUIRED = ("uuid", "event", "distinct_id", "timestamp")
 TIMESTAMPS = ("timestamp", "_inserted_at", "created_at")
 JSON_COLUMNS = ("properties", "person_properties", "set", "set_once")
+TEXT_COLUMNS = ("uuid", "event", "distinct_id", "elements_chain", "person_id")
 FUTURE_TOLERANCE = dt.timedelta(days=1)
 BATCH_ROWS = 50_000
+READ_BYTES = 8 << 20  # a file is read (and a .gz inflated) this much at a time
+GZIP_READ_BYTES = 64 << 10  # a .gz is read in small steps: damage loses only one step's lines
+GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip stream
+BOM = b"\xef\xbb\xbf"
+ONE_PAGE = 1 << 40  # every file listed in one page: one call sees the whole folder
 EVENT_SCHEMA = pa.schema(
     [
         ("uuid", pa.string()),
@@ -53,6 +90,7 @@ EVENT_SCHEMA = pa.schema(
         ("_source_file", pa.string()),
     ]
 )
+CONTRACT = frozenset(EVENT_SCHEMA.names)
 EVENT_HINTS = dlt.mark.make_hints(
     table_name="events",
     primary_key="uuid",
@@ -62,10 +100,10 @@ EVENT_HINTS = dlt.mark.make_hints(
         {"name": "_inserted_at", "data_type": "timestamp", "dedup_sort": "desc"},
     ],
 )
-SUFFIXES = (
-    ".jsonl",
-    ".jsonl.gz",
-    ".ndjson",
+JSON_ENDINGS = tuple(f"{kind}{zipped}" for kind in (".jsonl", ".ndjson", ".json")
+                     for zipped in ("", ".gz"))
+DOCUMENT_ENDINGS = (".json", ".json.gz")  # may hold one JSON document instead of lines
+PARQUET_ENDINGS = (
     ".parquet",
     ".parquet.zst",
     ".parquet.lz4",
@@ -73,12 +111,32 @@ SUFFIXES = (
     ".parquet.gz",
     ".parquet.br",
 )
+MANIFEST_ENDING = "_manifest.json"
+LEGACY_TYPES = {  # dlt's data type of an extra column typed by an earlier load -> Arrow's
+    "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(),
+}
 
 
-def is_export_file(name: str) -> bool:
-    return name.endswith(SUFFIXES) and not name.endswith("_manifest.json")
+def export_format(name: str) -> str | None:
+    """"json" (JSON lines or one JSON document) or "parquet" for an export file's name,
+    in any case; None for any other file, a manifest included."""
+    lower = name.lower()
+    if lower.endswith(MANIFEST_ENDING):
+        return None
+    if lower.endswith(PARQUET_ENDINGS):
+        return "parquet"
+    if lower.endswith(JSON_ENDINGS):
+        return "json"
+    return None
 
 
+def is_manifest(name: str) -> bool:
+    """PostHog's `{start}-{end}_manifest.json`: the list of a window's files, not data."""
+    return name.lower().endswith(MANIFEST_ENDING)
+
+
+# -- rows ------------------------------------------------------------------------------------
 def parse_timestamp(value: Any) -> dt.datetime:
     """A timezone-aware UTC datetime from export text (`Z` or offsets; naive = UTC)."""
     if isinstance(value, dt.datetime):
@@ -101,6 +159,34 @@ def json_text(value: Any) -> str | None:
         orjson.loads(value)
         return value
     return orjson.dumps(value).decode()
+
+
+def as_text(value: Any) -> str | None:
+    """A value for a text column, when nothing is lost: text, an integer as its decimal
+    text (5 -> '5'), a UUID (Parquet's UUID type) as its usual text; None for anything
+    else (an object, a list, a boolean, a fraction)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return None
+
+
+def extra_text(value: Any) -> str | None:
+    """A column the contract does not know, as text: text as it is, a time in ISO form,
+    anything else as JSON text (2 -> '2', true -> 'true', {"a": 1} -> '{"a":1}')."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(value, default=str)
 
 
 def is_missing(value: Any) -> bool:
@@ -134,88 +220,283 @@ def validate(record: Any) -> tuple[dict | None, str | None]:
                 row[name] = json_text(row[name])
             except orjson.JSONDecodeError:
                 return None, f"{name}_not_json"
-    for name in ("uuid", "distinct_id", "event", "person_id"):
-        if row.get(name) is not None:
-            row[name] = str(row[name])
+    for name in TEXT_COLUMNS:
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):
+            row[name] = as_text(value)
+            if row[name] is None:
+                return None, f"{name}_wrong_type"
     return row, None
 
 
-def _records(file: FileItemDict) -> Iterator[tuple[int, Any, bytes | None]]:
-    """(position, decoded record or the decode error, raw bytes) for each row of a file."""
-    name = file["file_name"]
-    with file.open(compression="disable") as handle:
-        if ".parquet" in name:
-            parquet = pq.ParquetFile(io.BytesIO(handle.read()))
-            position = 0
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
-                for record in batch.to_pylist():
-                    position += 1
-                    yield position, record, None
+# -- reading a file --------------------------------------------------------------------------
+class BrokenFile(Exception):
+    """A file stops being readable at `position` (a line or row number; 0: nothing of it
+    could be read). The rows before it load; this is the file's one reject."""
+
+    def __init__(self, reason: str, detail: str, position: int | None = None):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.position = position  # None: the line the byte stream had reached
+        self.tail = b""  # the incomplete line the stream stopped in
+
+    def stopped_at(self, line: int, tail: bytes) -> None:
+        if self.position is None:
+            self.position, self.tail = line, tail
+
+
+def _plain(handle: io.IOBase, size: int = READ_BYTES) -> Iterator[bytes]:
+    while chunk := handle.read(size):
+        yield chunk
+
+
+def _gunzipped(handle: io.IOBase) -> Iterator[bytes]:
+    """A gzip file's contents, a piece at a time, members one after another (as gzip
+    reads them, zero padding after the last allowed). Raises BrokenFile where the stream
+    is cut short or damaged, after every byte before that point was given."""
+    inflate = zlib.decompressobj(GZIP)
+    started = False  # any byte inflated yet
+    for data in _plain(handle, GZIP_READ_BYTES):
+        while True:
+            if inflate.eof:  # the member ended: another follows, or padding
+                data = data.lstrip(b"\0")
+                if not data:
+                    break
+                inflate = zlib.decompressobj(GZIP)
+            try:
+                piece = inflate.decompress(data, READ_BYTES)
+            except zlib.error as error:
+                raise _damaged(error, started) from error
+            if piece:
+                started = True
+                yield piece
+            data = inflate.unconsumed_tail or (inflate.unused_data if inflate.eof else b"")
+            # on while input is left, or while a full piece may have held output back
+            if not data and (inflate.eof or len(piece) < READ_BYTES):
+                break
+    if not inflate.eof:
+        raise BrokenFile("truncated_file", "the file ends before gzip's end-of-stream marker "
+                         "(an upload cut short?)")
+
+
+def _damaged(error: zlib.error, started: bool) -> BrokenFile:
+    if not started:  # not gzip at all
+        return BrokenFile(UNREADABLE_FILE, f"cannot be read as gzip: zlib.error: {error}",
+                          position=0)
+    return BrokenFile("corrupt_file", f"the gzip stream is damaged here (zlib.error: {error})")
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of a byte stream: lines end in `\n` (a `\r` before it is not
+    kept), a UTF-8 byte order mark at the start is not part of line 1, the last line may
+    lack its `\n`. A BrokenFile from the stream is told the line it stopped in."""
+    number, rest = 0, b""
+    try:
+        for chunk in chunks:
+            pieces = (rest + chunk if rest else chunk).split(b"\n")
+            rest = pieces.pop()
+            for line in pieces:
+                number += 1
+                if number == 1 and line.startswith(BOM):
+                    line = line[len(BOM):]
+                yield number, line[:-1] if line.endswith(b"\r") else line
+    except BrokenFile as error:
+        error.stopped_at(number + 1, rest.removeprefix(BOM) if number == 0 else rest)
+        raise
+    if rest:  # the last line, without its `\n`
+        last = rest.removeprefix(BOM) if number == 0 else rest
+        yield number + 1, last[:-1] if last.endswith(b"\r") else last
+
+
+def _document(data: bytes) -> list | None:
+    """The rows of a file that is one JSON document (an array of rows, or one row over
+    several lines); None when it is not one (JSON lines, or damaged)."""
+    text = data.removeprefix(BOM)
+    if text.lstrip()[:1] not in (b"[", b"{"):
+        return None
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(document, list):
+        return document
+    return [document] if isinstance(document, dict) else None
+
+
+def _replay(data: bytes, broken: BrokenFile | None) -> Iterator[bytes]:
+    yield data
+    if broken is not None:
+        raise broken
+
+
+def _json_records(chunks: Iterator[bytes], document: bool
+                  ) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(position, record or its decode error, the line) of a JSON-lines file; for a file
+    that may be one JSON document, its rows (position = the element's number)."""
+    if document:
+        pieces: list[bytes] = []
+        broken = None
+        try:
+            for piece in chunks:
+                pieces.append(piece)
+        except BrokenFile as error:
+            broken = error
+        data = b"".join(pieces)
+        rows = _document(data) if broken is None else None
+        if rows is not None:
+            yield from ((number, row, None) for number, row in enumerate(rows, start=1))
             return
-        raw = handle.read()
-    if name.endswith(".gz"):
-        raw = gzip.decompress(raw)
-    for number, line in enumerate(raw.splitlines(), start=1):
+        chunks = _replay(data, broken)
+    for number, line in _lines(chunks):
         if not line.strip():
             yield number, ValueError("blank line"), line
             continue
         try:
-            yield number, orjson.loads(line), line
+            record = orjson.loads(line)
         except orjson.JSONDecodeError as error:
-            yield number, error, line
+            record = error
+        yield number, record, line
+
+
+def _parquet_records(data: bytes) -> Iterator[tuple[int, Any, None]]:
+    try:
+        batches = pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=BATCH_ROWS)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise BrokenFile(UNREADABLE_FILE, f"cannot be read as Parquet: "
+                         f"{type(error).__name__}: {error}", position=0) from error
+    position = 0
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise BrokenFile("corrupt_file", f"Parquet data is damaged here: "
+                             f"{type(error).__name__}: {error}", position=position + 1) from error
+        if batch is None:
+            return
+        for record in batch.to_pylist():
+            position += 1
+            yield position, record, None
+
+
+def _records(file: FileItemDict, form: str) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(position, decoded record or the decode error, raw bytes) for each row of a file."""
+    name = file["file_name"].lower()
+    with file.open(compression="disable") as handle:
+        if form == "parquet":
+            yield from _parquet_records(handle.read())
+            return
+        chunks = _gunzipped(handle) if name.endswith(".gz") else _plain(handle)
+        yield from _json_records(chunks, document=name.endswith(DOCUMENT_ENDINGS))
 
 
 def _to_table(rows: list[dict], location: str) -> pa.Table:
-    columns: dict[str, list] = {f.name: [] for f in EVENT_SCHEMA}
-    extras = sorted({k for row in rows for k in row} - set(columns))
+    columns: dict[str, list] = {name: [] for name in EVENT_SCHEMA.names}
+    extras = sorted({k for row in rows for k in row} - CONTRACT)
     for row in rows:
         row["_source_file"] = location
-        for name in columns:
-            columns[name].append(row.get(name))
+        for name, values in columns.items():
+            values.append(row.get(name))
     arrays = [pa.array(columns[f.name], type=f.type) for f in EVENT_SCHEMA]
-    names = [f.name for f in EVENT_SCHEMA]
+    names = list(EVENT_SCHEMA.names)
+    typed, table_name = _typed_extras() if extras else ({}, str)
     for name in extras:
         values = [row.get(name) for row in rows]
-        try:
-            arrays.append(pa.array(values))
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays.append(
-                pa.array(
-                    [None if v is None else orjson.dumps(v).decode() for v in values],
-                    type=pa.string(),
-                )
-            )
-        names.append(name)
+        kind = typed.get(table_name(name)) if typed else None
+        if kind is None:  # text, so its type never differs between files or runs
+            arrays.append(pa.array([extra_text(v) for v in values], pa.string()))
+            names.append(name)
+            continue
+        # typed by an earlier version of this reader: what fits stays, the rest as text
+        # beside it (dlt's variant name), never a value the load cannot cast
+        fits = [v is None or _fits(v, kind) for v in values]
+        if kind in LEGACY_TYPES:
+            arrays.append(pa.array([v if ok else None
+                                    for v, ok in zip(values, fits, strict=True)],
+                                   LEGACY_TYPES[kind]))
+            names.append(name)
+        if not all(fits):
+            arrays.append(pa.array([None if ok else extra_text(v)
+                                    for v, ok in zip(values, fits, strict=True)], pa.string()))
+            names.append(f"{name}__v_text")
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def read_export_file(file: FileItemDict) -> Iterator[Any]:
-    """Rows of one export file (arrow tables) plus its rejected records."""
+def _typed_extras() -> tuple[dict[str, str], Callable[[str], str]]:
+    """Extra columns an earlier load gave a type other than text (this reader loaded them
+    as they came before issue 21): (their dlt data type by their name in the table, what
+    turns a file's column name into the table's)."""
+    schema = dlt.current.source_schema()
+    columns = schema.tables.get("events", {}).get("columns", {})
+    typed = {name: column["data_type"] for name, column in columns.items()
+             if name not in CONTRACT and column.get("data_type") not in (None, "text", "json")}
+    return typed, schema.naming.normalize_identifier
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Whether a value loads into a column of dlt's data type `kind` as it is."""
+    if isinstance(value, bool):
+        return kind == "bool"
+    if isinstance(value, int):
+        return (kind == "bigint" and -(2**63) <= value < 2**63) or kind == "double"
+    if isinstance(value, float):
+        return kind == "double"
+    if isinstance(value, dt.datetime):
+        return kind == "timestamp"
+    return isinstance(value, dt.date) and kind == "date"
+
+
+def _broken_text(file: FileItemDict, error: BrokenFile) -> str:
+    """A damaged file's reject text: which copy of the file, what happened, and the
+    incomplete line the damage fell in."""
+    modified = file["modification_date"]
+    copy = f"{file['size_in_bytes']:,} bytes" + (
+        f", modified {modified.isoformat(timespec='seconds')}" if modified else "")
+    text = f"{file['file_name']} ({copy}): {error.detail}"
+    if error.reason == "truncated_file":
+        text += f"; the lines before line {error.position} loaded"
+    if error.tail:
+        text += f"; the incomplete line {error.position} follows:\n" + error.tail.decode(
+            "utf-8", errors="replace")
+    return text
+
+
+def read_export_file(file: FileItemDict, form: str) -> Iterator[Any]:
+    """Rows of one export file (arrow tables) plus its rejected records. Returns False
+    when storage could not give the file (it is read again next run), else True."""
     location = file["file_url"]
     rejects = Rejects(SOURCE, location)
     batch: list[dict] = []
-    for position, record, raw in _records(file):
-        if isinstance(record, Exception):
-            rejects.add(position, "malformed_json", raw or b"")
-            continue
-        row, reason = validate(record)
-        if reason:
-            rejects.add(
-                position, reason, raw if raw is not None else orjson.dumps(record, default=str)
-            )
-            continue
-        batch.append(row)
-        if len(batch) >= BATCH_ROWS:
-            yield dlt.mark.with_hints(
-                _to_table(batch, location), EVENT_HINTS, create_table_variant=True
-            )
-            batch = []
+    done = True
+    try:
+        for position, record, raw in _records(file, form):
+            if isinstance(record, Exception):
+                rejects.add(position, "malformed_json", raw or b"")
+                continue
+            row, reason = validate(record)
+            if reason:
+                rejects.add(
+                    position, reason, raw if raw is not None else orjson.dumps(record, default=str)
+                )
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                yield dlt.mark.with_hints(
+                    _to_table(batch, location), EVENT_HINTS, create_table_variant=True
+                )
+                batch = []
+    except BrokenFile as error:
+        rejects.add(error.position, error.reason, _broken_text(file, error))
+    except OSError as error:  # storage (a disk, the network) did not give the file
+        done = False
+        rejects.add_unreadable_file(error, "read again next run")
     if batch:
         yield dlt.mark.with_hints(
             _to_table(batch, location), EVENT_HINTS, create_table_variant=True
         )
     if rejects:
         yield rejects.table_item()
+    return done
 
 
 def _fingerprint(file: FileItemDict) -> str:
@@ -225,19 +506,30 @@ def _fingerprint(file: FileItemDict) -> str:
 
 @dlt.transformer(name="events", write_disposition="merge")
 def export_rows(files: list[FileItemDict]) -> Iterator[Any]:
-    """Reads each export file not loaded before (by path, size and modification time)."""
-    seen: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
+    """Reads each export file not read before (by path, size and modification time), in
+    name order; names the other files (manifests aside) in the state's `skipped`."""
+    state = dlt.current.resource_state()
+    seen: dict[str, str] = state.setdefault("files", {})
+    skipped: list[str] = []
     for file in sorted(files, key=lambda f: f["relative_path"]):
-        if not is_export_file(file["file_name"]):
+        form = export_format(file["file_name"])
+        if form is None:
+            if not is_manifest(file["file_name"]):
+                skipped.append(file["relative_path"])
             continue
         fingerprint = _fingerprint(file)
         if seen.get(file["relative_path"]) == fingerprint:
             continue
-        yield from read_export_file(file)
-        seen[file["relative_path"]] = fingerprint
+        if (yield from read_export_file(file, form)):
+            seen[file["relative_path"]] = fingerprint
+    if state.get("skipped", []) != skipped:
+        state["skipped"] = skipped
 
 
 @dlt.source(name=SOURCE, max_table_nesting=0)
 def posthog_files(bucket_url: str = dlt.config.value, file_glob: str = "**/*") -> Any:
     """PostHog batch-export files under `bucket_url` (a folder or fsspec URL)."""
-    return filesystem(bucket_url=bucket_url, file_glob=file_glob) | export_rows
+    # one page of every file: the transformer sees the whole folder in one call, so the
+    # files it skips are this run's list (fsspec lists a bucket whole anyway)
+    listing = filesystem(bucket_url=bucket_url, file_glob=file_glob, files_per_page=ONE_PAGE)
+    return listing | export_rows

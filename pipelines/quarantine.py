@@ -10,6 +10,7 @@ import dlt
 import pyarrow as pa
 
 REJECTED_TABLE = "_rejected_records"
+UNREADABLE_FILE = "unreadable_file"  # a whole file set aside: position 0, the error as text
 RAW_TEXT_LIMIT = 8 * 1024  # bytes of the original record kept for inspection
 SCHEMA = pa.schema([
     ("source", pa.string()),
@@ -42,6 +43,12 @@ class Rejects:
                 "rejected_at": dt.datetime.now(dt.UTC),
             }
         )
+
+    def add_unreadable_file(self, error: BaseException, note: str = "") -> None:
+        """The file as a whole could not be read: one reject for it at position 0, the
+        error (and what happens next) as its text."""
+        text = f"{type(error).__name__}: {error}"
+        self.add(0, UNREADABLE_FILE, f"{text}; {note}" if note else text)
 
     def __len__(self) -> int:
         return len(self.rows)

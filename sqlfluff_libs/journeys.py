@@ -100,3 +100,135 @@ def fixed_point_carry(carried_columns):
 
 def identity_passes_per_round():
     return 4
+
+
+# -- funnels (macros/funnels.sql) ---------------------------------------------------------
+def _lint_funnel(name, order, steps, **extra):
+    definition = {
+        "name": name, "order": order, "window_us": 14 * 86400 * 10**6,
+        "date_from_us": None, "date_to_us": None, "breakdown_kind": None,
+        "breakdown_name": None, "attribution": "first_touch", "attribution_step": None,
+        "exclusions": [],
+        "steps": [{"event": e, "where": {}, "where_person": {}} for e in steps],
+        "constraints": [{"event": e, "steps": [k]} for k, e in enumerate(steps, start=1)],
+    }
+    definition.update(extra)
+    return definition
+
+
+def funnel_definitions():
+    """One funnel of each order, so every branch of the funnel models renders."""
+    exclusion = {"event": "x", "where": {}, "where_person": {}, "from_step": 1, "to_step": 2}
+    ordered = _lint_funnel("ordered", "ordered", ["a", "b", "c"], breakdown_kind="column",
+                           breakdown_name="plan", exclusions=[exclusion],
+                           date_from_us=0, date_to_us=86400 * 10**6)
+    # a person filter on a step, so the loops over person columns render too
+    ordered["steps"][0]["where_person"] = {"plan": "pro"}
+    return [
+        ordered,
+        _lint_funnel("strict", "strict", ["a", "b"], breakdown_kind="event_property",
+                     breakdown_name="p", attribution="step", attribution_step=1),
+        _lint_funnel("unordered", "unordered", ["a", "b"], breakdown_kind="event_property",
+                     breakdown_name="p", attribution="last_touch"),
+    ]
+
+
+def funnel_max_steps():
+    return 10
+
+
+def funnel_width(funnels):
+    return max([1] + [len(f["steps"]) for f in funnels])
+
+
+def text_literal(text):
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def funnel_switch(column, pairs, default="null"):
+    if not pairs:
+        return str(default)
+    whens = " ".join(f"when {text_literal(name)} then {sql}" for name, sql in pairs)
+    return f"case {column} {whens} else {default} end"
+
+
+def funnel_names_in(names):
+    return "(" + (", ".join(text_literal(n) for n in names) or "''") + ")"
+
+
+def funnel_step_predicate(step):
+    return f"(event_name = {text_literal(step['event'])})"
+
+
+def funnel_fill(funnel, k, prefix="h_"):
+    return f"case when {prefix}1 >= 1 then 1 else 0 end"
+
+
+def funnel_matching_size(funnel, prefix="h_"):
+    return f"(1 - greatest(0, 1 - {prefix}1))"
+
+
+def funnel_gain(reached, n):
+    return f"case {reached} when 1 then i.fill_2 else 0 end"
+
+
+def epoch_us(column):
+    return f"epoch_us({column})"
+
+
+def percentile_cont(column, fraction):
+    return f"quantile_cont({column}, {fraction})"
+
+
+def type_double():
+    return "double"
+
+
+def funnel_terms(numbers: list[int] | range, prefix: str, suffix: str = "",
+                 separator: str = " or ", empty: str = "false") -> str:
+    return separator.join(f"{prefix}{k}{suffix}" for k in numbers) or empty
+
+
+def funnel_strict_level(k: int) -> str:
+    terms = [f"(a.lvl_{s} and i.fill_{s + 1} >= {k - s})" for s in range(1, k)]
+    return " or ".join(terms) or "false"
+
+
+def funnel_constraint_count(funnel: dict, c: int) -> str:
+    if c > len(funnel["constraints"]):
+        return "cast(0 as bigint)"
+    steps = funnel["constraints"][c - 1]["steps"]
+    return f"count(case when {funnel_terms(steps, 'm_')} then 1 end)"
+
+
+# -- retention (macros/retention.sql) ------------------------------------------------------
+def retention_settings():
+    return {"return_events": None, "cohort_event": None, "period": "week"}
+
+
+def retention_is_return(return_events, source, event_name):
+    return f"({source} in ('posthog', 'app') and {event_name} not like '$%')"
+
+
+def retention_text_list(values):
+    return ", ".join(text_literal(value) for value in values)
+
+
+def retention_utc_date(instant):
+    return f"cast(({instant} at time zone 'UTC') as date)"
+
+
+def retention_period_start(period, day):
+    return f"cast(date_trunc({period}, cast({day} as timestamp)) as date)"
+
+
+def retention_periods_between(period, start_day, end_day):
+    return f"cast(({end_day} - {start_day}) as bigint)"
+
+
+def retention_zero_to(up_to):
+    return f"unnest(generate_series(0, {up_to}))"
+
+
+def data_end_at(persons):
+    return f"(select max(last_seen_at) from {persons})"

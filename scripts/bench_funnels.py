@@ -1,0 +1,150 @@
+"""Benchmark the funnel and retention marts: build time on the demo and at 10M events.
+
+    python scripts/bench_funnels.py --users 5000  --data-dir /tmp/bench-funnels-5k
+    python scripts/bench_funnels.py --users 50000 --data-dir /tmp/bench-funnels-50k
+
+Builds the warehouse with `journeys demo --users N` (generate, ingest all four sources
+through the real pipelines, dbt build) unless the data dir already holds a demo of that
+size, then runs the funnel engine and the funnel and retention marts alone with
+`dbt run`, `--repeat` times, and records the best and every run's per-model times (dbt's
+run_results.json), dbt's peak memory and the machine's load average.
+
+The result is appended to docs/benchmarks.json (key "funnels"), and docs/benchmarks.md's
+"Funnels and retention" table is regenerated from every funnel record in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from journeys.dbt import run_dbt, target_dir
+from journeys.paths import DataDir
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "benchmarks.json"
+REPORT = ROOT / "docs" / "benchmarks.md"
+BENCHMARK = "funnels"
+SELECT = ["path:models/intermediate/funnels", "path:models/marts/funnels",
+          "path:models/marts/retention"]
+START, END = "<!-- bench:funnels:start -->", "<!-- bench:funnels:end -->"
+
+
+def ensure_demo(data: DataDir, users: int) -> None:
+    truth = data.generated / "truth.json"
+    if truth.exists() and json.loads(truth.read_text())["users"] == users \
+            and data.warehouse_db.exists():
+        print(f"reusing the demo warehouse in {data.root}", flush=True)
+        return
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "journeys.cli", "demo", "--users", str(users),
+                    "--data-dir", str(data.root)], check=True)
+    print(f"demo built in {time.perf_counter() - started:,.0f} s", flush=True)
+
+
+def peak_rss_mib(log: Path) -> float | None:
+    """dbt's own resource report for its last command in its log."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    peaks = re.findall(r'"process_mem_max_rss": "(\d+)"', text[text.rfind("running dbt"):])
+    return round(int(peaks[-1]) / 1024) if peaks else None
+
+
+def measure(data: DataDir, repeat: int) -> list[dict]:
+    runs = []
+    for attempt in range(1, repeat + 1):
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        result = run_dbt(data, "run", ["--select", *SELECT], quiet=True)
+        wall = time.perf_counter() - started
+        if not result.ok:
+            sys.exit("dbt run of the funnel and retention models failed; see the dbt log")
+        models = {
+            r["unique_id"].split(".", 2)[2]: round(r["execution_time"], 2)
+            for r in json.loads((target_dir(data) / "run_results.json").read_text())["results"]
+        }
+        runs.append({"wall_s": round(wall, 1), "models_s": models,
+                     "peak_rss_mib": peak_rss_mib(data.root / "dbt" / "logs" / "dbt.log"),
+                     "load_average_1m": round(load, 2)})
+        print(f"run {attempt}/{repeat}: {wall:,.1f} s wall, models "
+              f"{sum(models.values()):,.1f} s, load {load:.2f}", flush=True)
+    return runs
+
+
+def describe(data: DataDir) -> dict:
+    with duckdb.connect(str(data.warehouse_db), read_only=True) as con:
+        one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "events": one("select count(*) from marts.fct_events"),
+            "persons": one("select count(*) from marts.dim_persons"),
+            "funnels": one("select count(distinct funnel_name) from marts.fct_funnel_steps"),
+            "funnel_persons": one("select count(*) from marts.fct_funnel_persons"),
+            "retention_rows": one("select count(*) from marts.fct_cohort_retention"),
+        }
+
+
+def render(records: list[dict]) -> str:
+    lines = [
+        START,
+        "| date | data | funnel engine + marts (dbt run, best of runs) | slowest models | "
+        "dbt peak RSS | load average |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in (r for r in records if r["benchmark"] == BENCHMARK):
+        best = min(r["runs"], key=lambda run: run["wall_s"])
+        slowest = sorted(best["models_s"].items(), key=lambda kv: -kv[1])[:3]
+        lines.append(
+            f"| {r['date']} | {r['users']:,} users, {r['events']:,} events, "
+            f"{r['persons']:,} persons, {r['funnels']} funnels | {best['wall_s']:,.1f} s wall "
+            f"({sum(best['models_s'].values()):,.1f} s in {len(best['models_s'])} models; "
+            f"runs: {', '.join(format(run['wall_s'], ',.1f') for run in r['runs'])} s) | "
+            + ", ".join(f"{name} {s:,.1f} s" for name, s in slowest)
+            + f" | {best['peak_rss_mib'] or '?'} MiB | "
+            f"{', '.join(str(run['load_average_1m']) for run in r['runs'])} |"
+        )
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    data = DataDir(args.data_dir.resolve()).ensure()
+    ensure_demo(data, args.users)
+    runs = measure(data, args.repeat)
+    record = {
+        "benchmark": BENCHMARK,
+        "date": time.strftime("%Y-%m-%d"),
+        "users": args.users,
+        **describe(data),
+        "runs": runs,
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"DuckDB {duckdb.__version__}",
+    }
+    # docs/benchmarks.json: one list of records per benchmark, newest last
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    records = results.setdefault(BENCHMARK, [])
+    records.append(record)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    report = REPORT.read_text()
+    if START not in report:
+        sys.exit(f"{REPORT} has no {START} ... {END} section to regenerate")
+    before, rest = report.split(START, 1)
+    after = rest.split(END, 1)[1]
+    REPORT.write_text(before + render(records) + after)
+    print(render([record]).splitlines()[3])
+
+
+if __name__ == "__main__":
+    main()
