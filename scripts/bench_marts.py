@@ -1,16 +1,19 @@
-"""Benchmark the funnel and retention marts: build time on the demo and at 10M events.
+"""Benchmark the analytic marts: build time on the demo and at 10M events.
 
-    python scripts/bench_funnels.py --users 5000  --data-dir /tmp/bench-funnels-5k
-    python scripts/bench_funnels.py --users 50000 --data-dir /tmp/bench-funnels-50k
+    python scripts/bench_marts.py --suite funnels   --users 5000  --data-dir /tmp/bench-5k
+    python scripts/bench_marts.py --suite behaviour --users 50000 --data-dir /tmp/bench-50k
 
 Builds the warehouse with `journeys demo --users N` (generate, ingest all four sources
 through the real pipelines, dbt build) unless the data dir already holds a demo of that
-size, then runs the funnel engine and the funnel and retention marts alone with
-`dbt run`, `--repeat` times, and records the best and every run's per-model times (dbt's
-run_results.json), dbt's peak memory and the machine's load average.
+size, then runs the suite's models alone with `dbt run`, `--repeat` times, and records
+the best and every run's per-model times (dbt's run_results.json), dbt's peak memory and
+the machine's load average. Suites: `funnels` (the funnel engine, the funnel and
+retention marts) and `behaviour` (segments, journeys, conversion drivers, triggers,
+lifecycle, tracking loss, daily metrics).
 
-The result is appended to docs/benchmarks.json (key "funnels"), and docs/benchmarks.md's
-"Funnels and retention" table is regenerated from every funnel record in it.
+The result is appended to docs/benchmarks.json (a list per suite), and the suite's table
+in docs/benchmarks.md (between its `<!-- bench:SUITE:start/end -->` marks) is regenerated
+from every record of that suite.
 """
 
 from __future__ import annotations
@@ -33,10 +36,18 @@ from journeys.paths import DataDir
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.json"
 REPORT = ROOT / "docs" / "benchmarks.md"
-BENCHMARK = "funnels"
-SELECT = ["path:models/intermediate/funnels", "path:models/marts/funnels",
-          "path:models/marts/retention"]
-START, END = "<!-- bench:funnels:start -->", "<!-- bench:funnels:end -->"
+# suite -> the models it times (dbt selectors) and what its table calls them
+SUITES = {
+    "funnels": (["path:models/intermediate/funnels", "path:models/marts/funnels",
+                 "path:models/marts/retention"], "funnel engine + marts"),
+    "behaviour": (["path:models/marts/segments", "path:models/marts/behaviour",
+                   "path:models/marts/journeys", "path:models/marts/engagement",
+                   "path:models/marts/metrics", "fct_tracking_loss"], "behaviour marts"),
+}
+
+
+def marks(suite: str) -> tuple[str, str]:
+    return f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
 
 
 def ensure_demo(data: DataDir, users: int) -> None:
@@ -58,15 +69,15 @@ def peak_rss_mib(log: Path) -> float | None:
     return round(int(peaks[-1]) / 1024) if peaks else None
 
 
-def measure(data: DataDir, repeat: int) -> list[dict]:
+def measure(data: DataDir, suite: str, repeat: int) -> list[dict]:
     runs = []
     for attempt in range(1, repeat + 1):
         load = os.getloadavg()[0]
         started = time.perf_counter()
-        result = run_dbt(data, "run", ["--select", *SELECT], quiet=True)
+        result = run_dbt(data, "run", ["--select", *SUITES[suite][0]], quiet=True)
         wall = time.perf_counter() - started
         if not result.ok:
-            sys.exit("dbt run of the funnel and retention models failed; see the dbt log")
+            sys.exit(f"dbt run of the {suite} models failed; see the dbt log")
         models = {
             r["unique_id"].split(".", 2)[2]: round(r["execution_time"], 2)
             for r in json.loads((target_dir(data) / "run_results.json").read_text())["results"]
@@ -91,40 +102,44 @@ def describe(data: DataDir) -> dict:
         }
 
 
-def render(records: list[dict]) -> str:
+def render(suite: str, records: list[dict]) -> str:
+    start, end = marks(suite)
     lines = [
-        START,
-        "| date | data | funnel engine + marts (dbt run, best of runs) | slowest models | "
+        start,
+        f"| date | data | {SUITES[suite][1]} (dbt run, best of runs) | slowest models | "
         "dbt peak RSS | load average |",
         "|---|---|---|---|---|---|",
     ]
-    for r in (r for r in records if r["benchmark"] == BENCHMARK):
+    for r in records:
         best = min(r["runs"], key=lambda run: run["wall_s"])
         slowest = sorted(best["models_s"].items(), key=lambda kv: -kv[1])[:3]
         lines.append(
             f"| {r['date']} | {r['users']:,} users, {r['events']:,} events, "
-            f"{r['persons']:,} persons, {r['funnels']} funnels | {best['wall_s']:,.1f} s wall "
+            f"{r['persons']:,} persons"
+            + (f", {r['funnels']} funnels" if suite == "funnels" else "")
+            + f" | {best['wall_s']:,.1f} s wall "
             f"({sum(best['models_s'].values()):,.1f} s in {len(best['models_s'])} models; "
             f"runs: {', '.join(format(run['wall_s'], ',.1f') for run in r['runs'])} s) | "
             + ", ".join(f"{name} {s:,.1f} s" for name, s in slowest)
             + f" | {best['peak_rss_mib'] or '?'} MiB | "
             f"{', '.join(str(run['load_average_1m']) for run in r['runs'])} |"
         )
-    lines.append(END)
+    lines.append(end)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=sorted(SUITES), default="funnels")
     parser.add_argument("--users", type=int, default=50_000)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     data = DataDir(args.data_dir.resolve()).ensure()
     ensure_demo(data, args.users)
-    runs = measure(data, args.repeat)
+    runs = measure(data, args.suite, args.repeat)
     record = {
-        "benchmark": BENCHMARK,
+        "benchmark": args.suite,
         "date": time.strftime("%Y-%m-%d"),
         "users": args.users,
         **describe(data),
@@ -134,16 +149,17 @@ def main() -> None:
     }
     # docs/benchmarks.json: one list of records per benchmark, newest last
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    records = results.setdefault(BENCHMARK, [])
+    records = results.setdefault(args.suite, [])
     records.append(record)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     report = REPORT.read_text()
-    if START not in report:
-        sys.exit(f"{REPORT} has no {START} ... {END} section to regenerate")
-    before, rest = report.split(START, 1)
-    after = rest.split(END, 1)[1]
-    REPORT.write_text(before + render(records) + after)
-    print(render([record]).splitlines()[3])
+    start, end = marks(args.suite)
+    if start not in report:
+        sys.exit(f"{REPORT} has no {start} ... {end} section to regenerate")
+    before, rest = report.split(start, 1)
+    after = rest.split(end, 1)[1]
+    REPORT.write_text(before + render(args.suite, records) + after)
+    print(render(args.suite, [record]).splitlines()[3])
 
 
 if __name__ == "__main__":
