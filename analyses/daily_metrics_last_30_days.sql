@@ -62,6 +62,7 @@ final as (
 
 )
 
-select * from final
-where metric_date > (select max(metric_date) from metrics) - 30
-order by metric_date
+select final.*
+from final
+where final.metric_date > (select max(metrics.metric_date) from metrics) - 30
+order by final.metric_date

@@ -56,4 +56,4 @@ final as (
 )
 
 select * from final
-order by loss_percent desc nulls last, event_name
+order by loss_percent desc nulls last, event_name asc

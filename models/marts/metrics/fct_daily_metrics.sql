@@ -291,8 +291,9 @@ final as (
             as trials_ended_converted,
         case
             when trial_cohorts.trials_ended > 0
-                then cast(trial_cohorts.trials_ended_converted as {{ journeys.type_double() }})
-                / trial_cohorts.trials_ended
+                then
+                    cast(trial_cohorts.trials_ended_converted as {{ journeys.type_double() }})
+                    / trial_cohorts.trials_ended
         end as trial_conversion_rate,
         -- the day ended at or before the data's end: every day but the one holding it
         windows.metric_date < windows.last_date as is_complete

@@ -71,8 +71,10 @@ final as (
         cast(side_days.client_events as bigint) as client_events,
         case
             when side_days.server_events > 0
-                then cast(side_days.server_events - side_days.client_events
-                    as {{ journeys.type_double() }})
+                then cast(
+                    side_days.server_events - side_days.client_events
+                    as {{ journeys.type_double() }}
+                )
                 / side_days.server_events
         end as loss_pct,
         side_days.client_events > side_days.server_events as is_client_excess
