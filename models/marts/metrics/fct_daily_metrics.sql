@@ -172,22 +172,29 @@ daily_changes as (
 
 ),
 
--- a trial ends var trial_days after signup; its cohort is the UTC day of that instant,
--- among trials that ended by the data's end (SEMANTICS.md: conversion rates use only
--- persons whose trial has ended)
+-- a trial ends var trial_days after signup
+trials as (
+
+    select
+        {{ dbt.dateadd('day', trial_days, 'signed_up_at') }} as trial_ended_at,
+        converted_at is not null as is_converted
+
+    from persons
+    where signed_up_at is not null
+
+),
+
+-- a day's trial cohort: the trials that ended on it (UTC), among those that ended by the
+-- data's end (SEMANTICS.md: conversion rates use only persons whose trial has ended)
 trial_ends as (
 
     select
-        {{ journeys.retention_utc_date(
-            dbt.dateadd('day', trial_days, 'persons.signed_up_at')) }} as trial_ended_date,
-        persons.converted_at is not null as is_converted
+        {{ journeys.retention_utc_date('trials.trial_ended_at') }} as trial_ended_date,
+        trials.is_converted
 
-    from persons
+    from trials
     cross join data_span
-    where
-        persons.signed_up_at is not null
-        and {{ dbt.dateadd('day', trial_days, 'persons.signed_up_at') }}
-        <= data_span.data_end_at
+    where trials.trial_ended_at <= data_span.data_end_at
 
 ),
 
