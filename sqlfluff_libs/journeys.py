@@ -232,3 +232,24 @@ def retention_zero_to(up_to):
 
 def data_end_at(persons):
     return f"(select max(last_seen_at) from {persons})"
+
+
+# -- daily metrics (macros/metrics.sql) ------------------------------------------------------
+def metrics_active_events():
+    return None
+
+
+def metrics_trial_days():
+    return 14
+
+
+def metrics_data_start_at(persons):
+    return f"(select min(first_seen_at) from {persons})"
+
+
+def metrics_add_days(day, days):
+    return f"({day} + cast({days} as integer))"
+
+
+def retention_days_between(start_day, end_day):
+    return f"({end_day} - {start_day})"
