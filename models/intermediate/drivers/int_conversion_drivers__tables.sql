@@ -215,9 +215,10 @@ final as (
         end as odds_ratio,
         exp(ln_odds_ratio - 1.96 * ln_odds_ratio_se) as odds_ratio_ci_low,
         exp(ln_odds_ratio + 1.96 * ln_odds_ratio_se) as odds_ratio_ci_high,
+        -- (the fit gives 1.00000003 at z = 0: a p-value is at most 1)
         case
             when ln_odds_ratio is not null
-                then {{ journeys.conversion_drivers_erfc('z_over_root2', 'erfc_t') }}
+                then least(1.0, {{ journeys.conversion_drivers_erfc('z_over_root2', 'erfc_t') }})
         end as p_value
 
     from wald
