@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import math
 import random
@@ -121,7 +122,7 @@ def differences(got: Rows, expected: Rows, alpha: float = 0.05, limit: int = 5) 
     by_rank = sorted((d for d in got.values() if d.rank is not None), key=lambda d: d.rank)
     if [d.rank for d in by_rank] != list(range(1, len(by_rank) + 1)):
         out.append(("ranks are not 1..n", [d.rank for d in by_rank]))
-    for before, after in zip(by_rank, by_rank[1:], strict=False):
+    for before, after in itertools.pairwise(by_rank):
         eb, ea = expected[before.behaviour_event], expected[after.behaviour_event]
         tied = close(eb.q_value, ea.q_value, 1e-6) and close(eb.p_value, ea.p_value, 1e-6)
         if not tied and rank_key(vars(eb)) > rank_key(vars(ea)):
