@@ -14,6 +14,7 @@ real pipelines (app dumps and PostHog exports).
   case on its own too, by running the two models' SQL, as dbt compiled it for other vars,
   on that case's rows of the built dim_persons and fct_events.
 - A bad var stops dbt at compile time with a message naming the var.
+- PostgreSQL gives the hand numbers (built there from the same raw tables).
 - The demo truth: on the generated warehouse, team_member_invited is rank 1 and its rates
   are the generator's (truth.json).
 """
@@ -31,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
@@ -327,6 +329,22 @@ def test_eight_days_and_min_support_3_by_hand(hand: DataDir) -> None:
     """Rebuilt by dbt with EIGHT_DAYS' vars (the data tests run on these rows too)."""
     build(hand, EIGHT_DAYS)
     assert differences(read_mart(hand), EIGHT_DAYS_BY_HAND) == []
+
+
+def test_postgres_gives_the_hand_numbers(hand: DataDir, postgres: str, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand data's raw tables copied into a real PostgreSQL (pgserver) and built there
+    by dbt with EIGHT_DAYS' vars (ranks, a null lift, an event exactly D days after
+    signup): the same hand numbers, logarithms, intervals and p-values included."""
+    from tests.test_engines import copy_raw_tables, create_database, target_env
+
+    dsn = create_database(postgres, "drivers_hand")
+    assert copy_raw_tables(hand.raw_db, dsn, tmp_path) > 0
+    target_env(postgres, "drivers_hand", monkeypatch)
+    build(DataDir(tmp_path / "pg").ensure(), EIGHT_DAYS, first=True)
+    with psycopg.connect(dsn) as con:
+        rows = as_drivers(con.execute("select * from marts.fct_conversion_drivers").fetchall())
+    assert differences(rows, EIGHT_DAYS_BY_HAND) == []
 
 
 # -- a bad var --------------------------------------------------------------------------------
