@@ -232,3 +232,16 @@ def retention_zero_to(up_to):
 
 def data_end_at(persons):
     return f"(select max(last_seen_at) from {persons})"
+
+
+def conversion_drivers_settings():
+    return {"window_days": 7, "min_support": 30, "alpha": 0.05,
+            "outcome_events": ["plan_upgraded", "cancellation_started", "account_deleted"]}
+
+
+def conversion_drivers_plan_statuses():
+    return ["active", "deprecated"]
+
+
+def conversion_drivers_erfc(x, t):
+    return f"case when {x} > 26 then 0.0 else {t} * exp(-{x} * {x}) end"

@@ -198,17 +198,19 @@ final as (
         converted_without,
         case
             when persons_without > 0
-                then cast(converted_without as {{ double }})
-                / cast(persons_without as {{ double }})
+                then
+                    cast(converted_without as {{ double }})
+                    / cast(persons_without as {{ double }})
         end as rate_without,
         -- rate_with / rate_without: null when either is unknown or nobody without converted
         case
             when persons_with > 0 and converted_without > 0
-                then (cast(converted_with as {{ double }}) / cast(persons_with as {{ double }}))
-                / (
-                    cast(converted_without as {{ double }})
-                    / cast(persons_without as {{ double }})
-                )
+                then
+                    (cast(converted_with as {{ double }}) / cast(persons_with as {{ double }}))
+                    / (
+                        cast(converted_without as {{ double }})
+                        / cast(persons_without as {{ double }})
+                    )
         end as lift,
         case
             when ln_odds_ratio is not null then (cell_a * cell_d) / (cell_b * cell_c)

@@ -73,7 +73,7 @@ ranks as (
     select
         behaviour_event,
         row_number() over (
-            order by q_value, p_value, lift desc nulls last, behaviour_event
+            order by q_value asc, p_value asc, lift desc nulls last, behaviour_event asc
         ) as driver_rank
 
     from flagged
