@@ -253,3 +253,17 @@ def metrics_add_days(day, days):
 
 def retention_days_between(start_day, end_day):
     return f"({end_day} - {start_day})"
+
+
+# -- conversion drivers (macros/conversion_drivers.sql) --------------------------------------
+def conversion_drivers_settings():
+    return {"window_days": 7, "min_support": 30, "alpha": 0.05,
+            "outcome_events": ["plan_upgraded", "cancellation_started", "account_deleted"]}
+
+
+def conversion_drivers_plan_statuses():
+    return ["active", "deprecated"]
+
+
+def conversion_drivers_erfc(x, t):
+    return f"case when {x} > 26 then 0.0 else {t} * exp(-{x} * {x}) end"

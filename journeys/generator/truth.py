@@ -169,6 +169,7 @@ class Truth:
             "activation_funnel": self._funnel(),
             "cohorts": self._cohorts(signup),
             "invite_conversion": self._invite(converted, trial_ended),
+            "conversion_drivers": self._drivers(converted, churned, trial_ended),
             "tracking_loss": self._tracking_loss(),
             "trial_outcomes": {
                 "converted": int(converted.sum()),
@@ -235,6 +236,30 @@ class Truth:
             "persons_without": n_without,
             "converted_without": c,
             "rate_without": c / n_without if n_without else None,
+        }
+
+    def _drivers(self, converted: np.ndarray, churned: np.ndarray,
+                 trial_ended: np.ndarray) -> dict:
+        """The invite effect in fct_conversion_drivers' own terms: the population is every
+        user whose trial outcome is decided (converted, churned, or trial ended: not
+        in_trial), where invite_conversion keeps only trials that ran their 14 days."""
+        early = np.concatenate(self.invited_early)
+        decided = converted | churned | trial_ended
+        a = int((early & decided & converted).sum())
+        n_with = int((early & decided).sum())
+        c = int((~early & decided & converted).sum())
+        n_without = int((~early & decided).sum())
+        return {
+            "behaviour_event": "team_member_invited",
+            "window_days": sim.INVITE_WINDOW_DAYS,
+            "population": "app users whose trial outcome is not in_trial (converted, "
+            "churned, or the 14-day trial ended by data_end)",
+            "behaviour": "an app (server) team_member_invited at most window_days after "
+            "signup",
+            "persons_with": n_with,
+            "converted_with": a,
+            "persons_without": n_without,
+            "converted_without": c,
         }
 
     def _tracking_loss(self) -> dict:
