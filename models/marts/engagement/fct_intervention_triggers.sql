@@ -98,15 +98,14 @@ last_followers as (
 
 -- started_at: the person's first moment (their signup or first event, whichever is
 -- earlier), which a did_not without a window and inactive_for without any product event
--- count from
-people as (
+-- count from. The trial outcome's moments: a conversion or churn takes effect at signup
+-- at the earliest (a churn without a time, at signup)
+people_moments as (
 
     select
         persons.person_id,
         persons.email,
         persons.signed_up_at,
-        persons.converted_at,
-        persons.churned_at,
         persons.trial_outcome,
         case
             when persons.signed_up_at is null then persons.first_seen_at
@@ -116,10 +115,60 @@ people as (
                 then persons.signed_up_at
             else persons.first_seen_at
         end as started_at,
+        {{ journeys.add_seconds('persons.signed_up_at', (var('trial_days') | int) * 86400) }}
+            as trial_ends_at,
+        case
+            when persons.converted_at < persons.signed_up_at then persons.signed_up_at
+            else persons.converted_at
+        end as converted_from,
+        case
+            when persons.churned_at < persons.signed_up_at then persons.signed_up_at
+            when persons.churned_at is null and persons.trial_outcome = 'churned'
+                then persons.signed_up_at
+            else persons.churned_at
+        end as churned_from,
         last_product_events.last_product_event_at
 
     from persons
     left join last_product_events on persons.person_id = last_product_events.person_id
+
+),
+
+-- a signed-up person's trial outcome over time is a run of segments: in_trial from
+-- signup, expired_trial from the trial's end, churned from the churn, converted from the
+-- conversion (a later segment cuts an earlier one short; empty ones are skipped). Each
+-- segment's end, and whether it is there at all before the data's end
+people as (
+
+    select
+        people_moments.*,
+        least(
+            people_moments.trial_ends_at,
+            coalesce(people_moments.churned_from, people_moments.trial_ends_at),
+            coalesce(people_moments.converted_from, people_moments.trial_ends_at)
+        ) as in_trial_ends_at,
+        least(
+            coalesce(people_moments.churned_from, people_moments.converted_from),
+            coalesce(people_moments.converted_from, people_moments.churned_from)
+        ) as expired_trial_ends_at,
+        people_moments.converted_from as churned_ends_at,
+        people_moments.trial_ends_at <= data_end.data_end_at
+        and (
+            people_moments.churned_from is null
+            or people_moments.trial_ends_at < people_moments.churned_from
+        )
+        and (
+            people_moments.converted_from is null
+            or people_moments.trial_ends_at < people_moments.converted_from
+        ) as has_expired_trial,
+        people_moments.churned_from is not null
+        and (
+            people_moments.converted_from is null
+            or people_moments.churned_from < people_moments.converted_from
+        ) as has_churned
+
+    from people_moments
+    cross join data_end
 
 ),
 
@@ -193,16 +242,35 @@ evaluated as (
                 then {{ journeys.add_seconds(
                     'coalesce(people.last_product_event_at, people.started_at)',
                     'conditions.threshold_seconds') }}
+            -- the outcome now is accepted: since the end of the last segment before it
+            -- whose outcome is not (signup when there is none)
             when 'trial_outcome'
                 then case
-                    when people.trial_outcome = 'in_trial' and conditions.is_in_trial
-                        then people.signed_up_at
-                    when people.trial_outcome = 'expired_trial' and conditions.is_expired_trial
-                        then {{ dbt.dateadd('day', var('trial_days') | int, 'people.signed_up_at') }}
-                    when people.trial_outcome = 'converted' and conditions.is_converted
-                        then people.converted_at
-                    when people.trial_outcome = 'churned' and conditions.is_churned
-                        then coalesce(people.churned_at, people.signed_up_at)
+                    when
+                        (people.trial_outcome = 'in_trial' and conditions.is_in_trial)
+                        or (people.trial_outcome = 'expired_trial' and conditions.is_expired_trial)
+                        or (people.trial_outcome = 'churned' and conditions.is_churned)
+                        or (people.trial_outcome = 'converted' and conditions.is_converted)
+                        then greatest(
+                            people.signed_up_at,
+                            case
+                                when
+                                    not conditions.is_in_trial
+                                    and people.in_trial_ends_at > people.signed_up_at
+                                    then people.in_trial_ends_at
+                                else people.signed_up_at
+                            end,
+                            case
+                                when not conditions.is_expired_trial and people.has_expired_trial
+                                    then coalesce(people.expired_trial_ends_at, people.signed_up_at)
+                                else people.signed_up_at
+                            end,
+                            case
+                                when not conditions.is_churned and people.has_churned
+                                    then coalesce(people.churned_ends_at, people.signed_up_at)
+                                else people.signed_up_at
+                            end
+                        )
                 end
         end as since_at
 
