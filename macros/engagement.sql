@@ -61,7 +61,8 @@
         {{ journeys.trigger_error(label, "unknown field '" ~ key ~ "' (fields of " ~ kind ~ ": "
             ~ known | join(', ') ~ ")") }}
     {%- endfor -%}
-    {%- set condition = {'event_name': journeys.trigger_event(label, 'event', value.get('event'))} -%}
+    {%- set condition = {
+        'event_name': journeys.trigger_event(label, 'event', value.get('event'))} -%}
     {%- set within = value.get('within') -%}
     {%- if within is none -%}
         {%- do condition.update({'window_seconds': none}) -%}
@@ -200,48 +201,44 @@
     threshold_seconds, follower_event, and one boolean per trial outcome. -#}
 {% macro intervention_trigger_rows(rules) -%}
     {%- set text = dbt.type_string() -%}
-    {%- set rows = [] -%}
+    {%- set outcomes = journeys.trigger_trial_outcomes() -%}
+    {%- set selects = [] -%}
     {%- for rule in rules -%}
         {%- for c in rule.conditions -%}
-            {%- do rows.append((rule, c)) -%}
+            {%- set columns = [
+                journeys.text_literal(rule.name) ~ ' as rule_name',
+                journeys.text_literal(rule.action) ~ ' as action',
+                'cast(' ~ rule.conditions | length ~ ' as bigint) as condition_count',
+                'cast(' ~ c.number ~ ' as bigint) as condition_number',
+                "'" ~ c.kind ~ "' as kind",
+                journeys.trigger_value(c.event_name, text) ~ ' as event_name',
+                journeys.trigger_value(c.window_seconds, 'bigint') ~ ' as window_seconds',
+                journeys.trigger_value(c.threshold_seconds, 'bigint') ~ ' as threshold_seconds',
+                journeys.trigger_value(c.follower_event, text) ~ ' as follower_event'] -%}
+            {%- for outcome in outcomes -%}
+                {%- do columns.append(
+                    ('true' if outcome in c.outcomes else 'false') ~ ' as is_' ~ outcome) -%}
+            {%- endfor -%}
+            {%- do selects.append('select ' ~ columns | join(', ')) -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- if rows | length == 0 -%}
-        select
-            cast(null as {{ text }}) as rule_name,
-            cast(null as {{ text }}) as action,
-            cast(null as bigint) as condition_count,
-            cast(null as bigint) as condition_number,
-            cast(null as {{ text }}) as kind,
-            cast(null as {{ text }}) as event_name,
-            cast(null as bigint) as window_seconds,
-            cast(null as bigint) as threshold_seconds,
-            cast(null as {{ text }}) as follower_event,
-            {%- for outcome in journeys.trigger_trial_outcomes() %}
-                false as is_{{ outcome }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        where 1 = 0
-    {%- else -%}
-        {%- for rule, c in rows %}
-        select
-            {{ journeys.text_literal(rule.name) }} as rule_name,
-            {{ journeys.text_literal(rule.action) }} as action,
-            cast({{ rule.conditions | length }} as bigint) as condition_count,
-            cast({{ c.number }} as bigint) as condition_number,
-            '{{ c.kind }}' as kind,
-            {{ journeys.trigger_value(c.event_name, text) }} as event_name,
-            {{ journeys.trigger_value(c.window_seconds, 'bigint') }} as window_seconds,
-            {{ journeys.trigger_value(c.threshold_seconds, 'bigint') }} as threshold_seconds,
-            {{ journeys.trigger_value(c.follower_event, text) }} as follower_event,
-            {%- for outcome in journeys.trigger_trial_outcomes() %}
-                {{ 'true' if outcome in c.outcomes else 'false' }} as is_{{ outcome }}
-                {{- ',' if not loop.last }}
-            {%- endfor %}
-            {%- if not loop.last %}
-        union all
-            {%- endif %}
-        {%- endfor %}
+    {%- if selects | length == 0 -%}
+        {%- set columns = [
+            'cast(null as ' ~ text ~ ') as rule_name',
+            'cast(null as ' ~ text ~ ') as action',
+            'cast(null as bigint) as condition_count',
+            'cast(null as bigint) as condition_number',
+            'cast(null as ' ~ text ~ ') as kind',
+            'cast(null as ' ~ text ~ ') as event_name',
+            'cast(null as bigint) as window_seconds',
+            'cast(null as bigint) as threshold_seconds',
+            'cast(null as ' ~ text ~ ') as follower_event'] -%}
+        {%- for outcome in outcomes -%}
+            {%- do columns.append('false as is_' ~ outcome) -%}
+        {%- endfor -%}
+        {%- do selects.append('select ' ~ columns | join(', ') ~ ' where 1 = 0') -%}
     {%- endif -%}
+    {{ selects | join('\nunion all\n') }}
 {%- endmacro %}
 
 {#- An instant plus a number of seconds (a SQL expression, whole seconds), microsecond

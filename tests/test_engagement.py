@@ -144,7 +144,7 @@ Triggers = dict[tuple[str, str], tuple[str | None, dt.datetime, str]]
 
 
 def read_lifecycle(con: duckdb.DuckDBPyConnection) -> Lifecycle:
-    rows = con.execute("select week, status, persons, chart_persons, is_complete "
+    rows = con.execute("select week_start, status, persons, chart_persons, is_complete "
                        "from marts.fct_lifecycle").fetchall()
     for _, status, persons, chart, _ in rows:  # PostHog's sign, checked on every read
         assert chart == (-persons if status == "dormant" else persons)
@@ -545,7 +545,7 @@ def test_random_batches_agree_with_the_reference(compiled: Compiled, cases: list
     assert {rule for rule, _ in expected_custom} == {r["name"] for r in CUSTOM_RULES}
 
 
-# -- the generated warehouse --------------------------------------------------------------------------
+# -- the generated warehouse ---------------------------------------------------------------
 def generated_persons_and_events(ref) -> tuple[list[Person], list[Event]]:
     """Persons and every event row of the generated files, read the reference's way: app
     events, PostHog events (a copy of an app event not counted), persons by user id."""

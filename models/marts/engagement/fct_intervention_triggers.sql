@@ -228,7 +228,8 @@ evaluated as (
         people.email,
         case conditions.kind
             when 'signed_up_at_least'
-                then {{ journeys.add_seconds('people.signed_up_at', 'conditions.threshold_seconds') }}
+                then {{ journeys.add_seconds(
+                    'people.signed_up_at', 'conditions.threshold_seconds') }}
             when 'did'
                 then {{ journeys.add_seconds(
                     'occurrences.first_occurred_at', 'conditions.threshold_seconds') }}

@@ -34,7 +34,7 @@ active_weeks as (
     select distinct
         person_id,
         {{ journeys.retention_period_start("'week'", journeys.retention_utc_date('occurred_at')) }}
-            as week
+            as week_start
 
     from events
     where
@@ -48,9 +48,9 @@ sequenced as (
 
     select
         person_id,
-        week,
-        lag(week) over (partition by person_id order by week) as previous_week,
-        lead(week) over (partition by person_id order by week) as next_week
+        week_start,
+        lag(week_start) over (partition by person_id order by week_start) as previous_week,
+        lead(week_start) over (partition by person_id order by week_start) as next_week
 
     from active_weeks
 
@@ -62,11 +62,11 @@ sequenced as (
 statuses as (
 
     select
-        week,
+        week_start,
         person_id,
         case
             when previous_week is null then 'new'
-            when {{ journeys.retention_days_between('previous_week', 'week') }} = 7
+            when {{ journeys.retention_days_between('previous_week', 'week_start') }} = 7
                 then 'returning'
             else 'resurrecting'
         end as status
@@ -76,14 +76,14 @@ statuses as (
     union all
 
     select
-        cast({{ dbt.dateadd('day', 7, 'week') }} as date) as week,
+        cast({{ dbt.dateadd('day', 7, 'week_start') }} as date) as week_start,
         person_id,
         'dormant' as status
 
     from sequenced
     where
         next_week is null
-        or {{ journeys.retention_days_between('week', 'next_week') }} > 7
+        or {{ journeys.retention_days_between('week_start', 'next_week') }} > 7
 
 ),
 
@@ -91,7 +91,7 @@ statuses as (
 span as (
 
     select
-        min(active_weeks.week) as first_week,
+        min(active_weeks.week_start) as first_week,
         {{ journeys.retention_period_start(
             "'week'", journeys.retention_utc_date('data_end.data_end_at')) }} as last_week
 
@@ -117,7 +117,7 @@ week_numbers as (
 weeks as (
 
     select
-        cast({{ dbt.dateadd('day', 'week_number * 7', 'first_week') }} as date) as week,
+        cast({{ dbt.dateadd('day', 'week_number * 7', 'first_week') }} as date) as week_start,
         last_week
 
     from week_numbers
@@ -139,12 +139,12 @@ labels as (
 counts as (
 
     select
-        week,
+        week_start,
         status,
         count(*) as persons
 
     from statuses
-    group by week, status
+    group by week_start, status
 
 ),
 
@@ -153,20 +153,20 @@ counts as (
 final as (
 
     select
-        weeks.week,
+        weeks.week_start,
         labels.status,
         cast(coalesce(counts.persons, 0) as bigint) as persons,
         cast(
             case when labels.status = 'dormant' then -1 else 1 end
             * coalesce(counts.persons, 0) as bigint
         ) as chart_persons,
-        weeks.week < weeks.last_week as is_complete
+        weeks.week_start < weeks.last_week as is_complete
 
     from weeks
     cross join labels
     left join counts
         on
-            weeks.week = counts.week
+            weeks.week_start = counts.week_start
             and labels.status = counts.status
 
 )
