@@ -405,6 +405,7 @@ def test_a_rule_set_of_our_own_by_hand_and_by_the_reference(trigger_hand: DataDi
     assert ("invited_in_first_week", "w2") not in marts
     assert marts == triggers(CUSTOM_RULES, TRIGGER_HAND.persons,
                              TRIGGER_HAND.reference_events())
+    assert compiled.triggers(trigger_hand, {"intervention_triggers": []}) == {}  # no rules
 
 
 # -- bad rules ------------------------------------------------------------------------------------
