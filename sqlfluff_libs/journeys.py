@@ -267,3 +267,28 @@ def conversion_drivers_plan_statuses():
 
 def conversion_drivers_erfc(x, t):
     return f"case when {x} > 26 then 0.0 else {t} * exp(-{x} * {x}) end"
+
+
+# -- engagement (macros/engagement.sql) -----------------------------------------------------
+def intervention_trigger_rules():
+    return [{"name": "stuck_before_first_item", "action": "in_app", "conditions": [
+        {"number": 1, "kind": "did_not", "event_name": "first_item_created",
+         "window_seconds": None, "threshold_seconds": 0, "follower_event": "plan_upgraded",
+         "outcomes": ["in_trial"]}]}]
+
+
+def intervention_trigger_event_names(rules):
+    return ["first_item_created", "plan_upgraded"]
+
+
+def intervention_trigger_rows(rules):
+    return ("select 'r' as rule_name, 'in_app' as action, cast(1 as bigint) as condition_count,"
+            " cast(1 as bigint) as condition_number, 'did_not' as kind,"
+            " 'first_item_created' as event_name, cast(null as bigint) as window_seconds,"
+            " cast(0 as bigint) as threshold_seconds, 'plan_upgraded' as follower_event,"
+            " true as is_in_trial, false as is_expired_trial, false as is_converted,"
+            " false as is_churned")
+
+
+def add_seconds(instant, seconds):
+    return f"({instant} + cast({seconds} as bigint) * interval '1 second')"

@@ -33,6 +33,7 @@ VERSIONS = {
     ("fct_tracking_plan_coverage", 1), ("fct_data_quality_issues", 1),
     ("fct_tracking_loss", 1), ("fct_daily_metrics", 1),
     ("fct_conversion_drivers", 1),
+    ("fct_lifecycle", 1), ("fct_intervention_triggers", 1),
 }
 LATEST = {"dim_persons": 2}  # every other mart: 1
 
