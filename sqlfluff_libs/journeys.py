@@ -232,3 +232,21 @@ def retention_zero_to(up_to):
 
 def data_end_at(persons):
     return f"(select max(last_seen_at) from {persons})"
+
+
+# -- journeys (macros/journeys.sql) -------------------------------------------------------
+def journey_settings():
+    return {"steps": 3, "excluded_events": ["$pageview"], "top_paths": 50,
+            "not_steps": ["$identify", "$pageview"]}
+
+
+def journey_labels():
+    return {"signup": "signed_up", "end": "(end)", "separator": " → "}
+
+
+def journey_identity_events():
+    return ["$identify", "$create_alias", "$merge_dangerously"]
+
+
+def journey_path(steps, ends_early):
+    return "step_1 || coalesce(' → ' || step_2, '')"

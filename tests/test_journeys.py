@@ -54,6 +54,7 @@ from tests.reference import Generated, normalise_email
 
 UTC = dt.UTC
 STEPS_MODEL = "int_journey__steps"
+PATHS_MODEL = "int_journey__paths"
 MARTS = ("fct_journey_edges", "fct_journey_paths", "fct_journey_paths_before")
 USER_COLUMNS = ("id", "email", "signed_up_at", "plan", "converted_at", "churned", "churned_at",
                 "updated_at")
@@ -150,7 +151,7 @@ def build(data: DataDir, variables: dict | None = None, *, first: bool = False,
     if first:
         selected = ["+" + mart for mart in MARTS]
     else:
-        selected = [STEPS_MODEL, *MARTS, "assert_journey_edges_conserve_persons"]
+        selected = [STEPS_MODEL, PATHS_MODEL, *MARTS, "assert_journey_edges_conserve_persons"]
     args = ["--select", " ".join(selected)]
     args += ["--indirect-selection", "cautious"] if tests else [
         "--exclude-resource-type", "test", "unit_test"]
@@ -173,13 +174,15 @@ class Compiled:
         if key not in self.sql:
             data = DataDir(self.folder / f"vars-{len(self.sql)}").ensure()
             result = run_dbt(data, "compile",
-                             ["--select", " ".join([STEPS_MODEL, *MARTS]), "--vars", key],
+                             ["--select", " ".join([STEPS_MODEL, PATHS_MODEL, *MARTS]),
+                              "--vars", key],
                              quiet=True)
             assert result.ok, f"dbt compile failed with vars {variables}"
             models = target_dir(data) / "compiled" / "journeys" / "models"
             self.sql[key] = [
-                (f"intermediate.{STEPS_MODEL}",
-                 (models / "intermediate" / "journeys" / f"{STEPS_MODEL}.sql").read_text()),
+                *((f"intermediate.{model}",
+                   (models / "intermediate" / "journeys" / f"{model}.sql").read_text())
+                  for model in (STEPS_MODEL, PATHS_MODEL)),
                 *((f"marts.{mart}_v1", (models / "marts" / "journeys" / f"{mart}.sql")
                    .read_text()) for mart in MARTS),
             ]

@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 from journeys.generator import catalog as cat
 from journeys.generator import simulate as sim
 
-
 # Journeys (truth.json `journeys`): app users' first steps after signup and last steps
 # before conversion or churn, read from the app's server rows alone. The marts read them
 # so with var journey_excluded_events set to JOURNEY_EXCLUDED (every event PostHog alone

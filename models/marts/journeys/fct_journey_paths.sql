@@ -1,6 +1,7 @@
 {#-
     The most common complete paths after signup, per trial outcome (docs/journeys.md): a
-    person's path is their first N steps (var journey_steps; int_journey__steps: the
+    person's path is their first N steps (var journey_steps; int_journey__paths, from
+    int_journey__steps: the
     signup first, consecutive repeats collapsed, excluded events left out) joined with
     ` → `, ending in `(end)` when they have fewer than N steps. One row per outcome and
     path among the outcome's top K (var journey_top_paths) by persons; ties go to the
@@ -12,42 +13,25 @@
 
 with
 
-steps as (
+paths as (
 
-    select * from {{ ref('int_journey__steps') }}
+    select * from {{ ref('int_journey__paths') }}
 
 ),
 
--- a person's first N steps side by side
-first_steps as (
+final as (
 
     select
-        person_id,
-        trial_outcome,
-        is_trial_ended,
-        journey_steps,
-        {% for k in range(1, settings.steps + 1) -%}
-            max(case when step_number = {{ k }} then step_name end) as step_{{ k }}
-            {{- ',' if not loop.last }}
-        {% endfor %}
+        outcome,
+        path_rank,
+        path,
+        persons,
+        share_of_outcome,
+        conversion_rate
 
-    from steps
-    where step_number <= {{ settings.steps }}
-    group by person_id, trial_outcome, is_trial_ended, journey_steps
+    from paths
+    where path_kind = 'after_signup' and path_rank <= {{ settings.top_paths }}
 
-),
+)
 
-person_paths as (
-
-    select
-        person_id,
-        trial_outcome,
-        is_trial_ended,
-        {{ journeys.journey_path(settings.steps,
-                                 'journey_steps < ' ~ settings.steps) }} as path
-
-    from first_steps
-
-),
-
-{{ journeys.journey_ranked_paths('person_paths', settings.top_paths) }}
+select * from final

@@ -1,7 +1,7 @@
 {#-
     The mirror of fct_journey_paths (docs/journeys.md): the last N steps (var
     journey_steps) before a converted person's conversion (converted_at) or a churned
-    person's churn (churned_at), per outcome. The steps are int_journey__steps' (the
+    person's churn (churned_at), per outcome (int_journey__paths). The steps are int_journey__steps' (the
     signup first, consecutive repeats collapsed, excluded events left out); before means
     started strictly before the moment, the signup at or before it. Fewer than N such
     steps: all of them, so the path starts with the signup. A person without a moment
@@ -14,56 +14,25 @@
 
 with
 
-steps as (
+paths as (
 
-    select * from {{ ref('int_journey__steps') }}
+    select * from {{ ref('int_journey__paths') }}
 
 ),
 
--- the last N steps before the moment, numbered 1..N from the earliest of them
-last_steps as (
+final as (
 
     select
-        person_id,
-        trial_outcome,
-        is_trial_ended,
-        step_name,
-        step_number - greatest(steps_before_decision - {{ settings.steps }}, 0) as place
+        outcome,
+        path_rank,
+        path,
+        persons,
+        share_of_outcome,
+        conversion_rate
 
-    from steps
-    where
-        steps_before_decision > 0
-        and step_number <= steps_before_decision
-        and step_number > steps_before_decision - {{ settings.steps }}
+    from paths
+    where path_kind = 'before_decision' and path_rank <= {{ settings.top_paths }}
 
-),
+)
 
-before_steps as (
-
-    select
-        person_id,
-        trial_outcome,
-        is_trial_ended,
-        {% for k in range(1, settings.steps + 1) -%}
-            max(case when place = {{ k }} then step_name end) as step_{{ k }}
-            {{- ',' if not loop.last }}
-        {% endfor %}
-
-    from last_steps
-    group by person_id, trial_outcome, is_trial_ended
-
-),
-
-person_paths as (
-
-    select
-        person_id,
-        trial_outcome,
-        is_trial_ended,
-        {{ journeys.journey_path(settings.steps, none) }} as path
-
-    from before_steps
-
-),
-
-{{ journeys.journey_ranked_paths('person_paths', settings.top_paths) }}
+select * from final
