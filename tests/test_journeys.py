@@ -448,7 +448,9 @@ def test_a_bad_journey_var_fails_at_compile_time_naming_it(
 
 
 # -- property test: random batches against the reference --------------------------------------
-ORIGIN = dt.datetime(2022, 1, 3, tzinfo=UTC)  # case i's own week starts i weeks later
+# case i's grid starts i % 20 days after ORIGIN: the data's end is about 26 days in, so
+# about half the signups are still in their trial
+ORIGIN = dt.datetime(2022, 1, 3, tzinfo=UTC)
 CASES = 200  # per batch
 WITHIN_DAY = (dt.timedelta(0), dt.timedelta(milliseconds=1), dt.timedelta(hours=12),
               dt.timedelta(days=1, milliseconds=-1))
@@ -472,7 +474,7 @@ def batch_sources(cases: list) -> Sources:
     (each maybe with its PostHog copy, 0.5 s later) and PostHog-only events."""
     sources = Sources()
     for i, users in enumerate(cases):
-        base = ORIGIN + dt.timedelta(weeks=i)
+        base = ORIGIN + dt.timedelta(days=i % 20)
         for j, (signup, converted, churned, app, client) in enumerate(users):
             person_id = f"c{i:03d}u{j}"
             sources.persons.append(Person(
@@ -495,25 +497,19 @@ def batch_sources(cases: list) -> Sources:
     return sources
 
 
-USER = st.tuples(
-    st.integers(-3, POINTS - 1),
-    st.integers(-6, POINTS - 1),
-    st.integers(-6, POINTS - 1),
-    st.lists(st.tuples(st.integers(0, len(APP_NAMES) - 1), st.integers(0, POINTS - 1),
-                       st.booleans()), max_size=7),
-    st.lists(st.tuples(st.integers(0, len(POSTHOG_NAMES) - 1), st.integers(0, POINTS - 1)),
-             max_size=3),
-)
-BATCH = st.lists(st.lists(USER, min_size=1, max_size=3), min_size=CASES, max_size=CASES)
-
-
 def seeded_batch(seed: int) -> list:
-    """A batch of BATCH's shape from a seeded generator, for an explicit example."""
+    """A batch of CASES cases from a seeded generator: per case 1 to 3 users, each
+    (signup, conversion, churn, app events as (name, point, with a copy), PostHog-only
+    events as (name, point)); the ranges are batch_sources'."""
     rng = random.Random(seed)
 
     def user() -> tuple:
-        return (rng.randint(-3, POINTS - 1), rng.randint(-6, POINTS - 1),
-                rng.randint(-6, POINTS - 1),
+        # a fifth without the app's signup; a third converted; a fifth churned (some
+        # with no churned_at), so every outcome and decision appears
+        churn = rng.random()
+        return (-1 if rng.random() < 0.2 else rng.randrange(POINTS),
+                rng.randrange(POINTS) if rng.random() < 0.35 else -1,
+                rng.randrange(POINTS) if churn < 0.15 else -1 if churn < 0.2 else -2,
                 [(rng.randrange(len(APP_NAMES)), rng.randrange(POINTS), rng.random() < 0.3)
                  for _ in range(rng.randint(0, 7))],
                 [(rng.randrange(len(POSTHOG_NAMES)), rng.randrange(POINTS))
@@ -535,25 +531,28 @@ def differences(got: Marts, want: Marts) -> list:
     return out
 
 
-# one random batch, and one seeded batch
+# Hypothesis draws each batch's seed: 200 cases of up to 3 users with event lists are
+# beyond what it can draw and shrink as one example (it gives up as "too large"), and a
+# batch costs a dbt build. A failure names the seed; seeded_batch(seed) replays it.
+# One drawn batch, and one explicit.
 @settings(max_examples=1, phases=[Phase.explicit, Phase.generate], deadline=None,
           database=None, suppress_health_check=list(HealthCheck))
-@example(cases=seeded_batch(16))
-@given(cases=BATCH)
-def test_random_batches_agree_with_the_reference(compiled: Compiled, cases: list) -> None:
+@example(seed=16)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_random_batches_agree_with_the_reference(compiled: Compiled, seed: int) -> None:
     """One example is one batch of 200 cases in one warehouse (2 batches: 400 cases, about
     800 persons and 3,000 events): a dbt build with the default vars, then the models made
     again with N3_RUN's and ONE_RUN's compiled SQL (N = 1: no edges, every path the
     signup); every row of the three marts must be the reference's, for each set."""
-    sources = batch_sources(cases)
-    assume(len(sources.app_events) > CASES)  # not hypothesis' all-zero first batch
+    sources = batch_sources(seeded_batch(seed))
+    assume(len(sources.app_events) > CASES)
     with tempfile.TemporaryDirectory(prefix="journeys-batch-") as folder:
         data = DataDir(Path(folder)).ensure()
         ingest(data, sources)
         warehouse = Warehouse(data, compiled, tests=False)
         for variables in ({}, N3_RUN, ONE_RUN):
             got, want = warehouse.marts(variables), expected(sources, variables)
-            assert got == want, (variables, differences(got, want))
+            assert got == want, (seed, variables, differences(got, want))
 
 
 # -- every source: the generated warehouse ----------------------------------------------------
