@@ -6,8 +6,8 @@
     identity events), in time order; at one instant `signed_up` comes first, then the
     other names in byte order. A HubSpot deal stage change is the step
     `deal_stage_changed:<stage>`. Consecutive repeats of one step are one step, which
-    starts at the first of them. The three journey marts read this model, not fct_events:
-    fct_events is read once, here.
+    starts at the first of them. The journey marts read this model (the paths marts
+    through int_journey__paths), not fct_events: fct_events is read once, here.
 -#}
 
 {%- set settings = journeys.journey_settings() -%}
