@@ -72,4 +72,3 @@
         end
     {%- endif %}
 {%- endmacro %}
-
