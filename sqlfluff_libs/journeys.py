@@ -103,6 +103,8 @@ def identity_passes_per_round():
 
 
 # -- funnels (macros/funnels.sql) ---------------------------------------------------------
+
+
 def _lint_funnel(name, order, steps, **extra):
     definition = {
         "name": name, "order": order, "window_us": 14 * 86400 * 10**6,
@@ -202,6 +204,8 @@ def funnel_constraint_count(funnel: dict, c: int) -> str:
 
 
 # -- retention (macros/retention.sql) ------------------------------------------------------
+
+
 def retention_settings():
     return {"return_events": None, "cohort_event": None, "period": "week"}
 
@@ -235,6 +239,8 @@ def data_end_at(persons):
 
 
 # -- daily metrics (macros/metrics.sql) ------------------------------------------------------
+
+
 def metrics_active_events():
     return None
 
@@ -256,6 +262,8 @@ def retention_days_between(start_day, end_day):
 
 
 # -- conversion drivers (macros/conversion_drivers.sql) --------------------------------------
+
+
 def conversion_drivers_settings():
     return {"window_days": 7, "min_support": 30, "alpha": 0.05,
             "outcome_events": ["plan_upgraded", "cancellation_started", "account_deleted"]}
@@ -270,6 +278,8 @@ def conversion_drivers_erfc(x, t):
 
 
 # -- engagement (macros/engagement.sql) -----------------------------------------------------
+
+
 def intervention_trigger_rules():
     return [{"name": "stuck_before_first_item", "action": "in_app", "conditions": [
         {"number": 1, "kind": "did_not", "event_name": "first_item_created",
@@ -292,3 +302,23 @@ def intervention_trigger_rows(rules):
 
 def add_seconds(instant, seconds):
     return f"({instant} + cast({seconds} as bigint) * interval '1 second')"
+
+
+# -- journeys (macros/journeys.sql) -------------------------------------------------------
+
+
+def journey_settings():
+    return {"steps": 3, "excluded_events": ["$pageview"], "top_paths": 50,
+            "not_steps": ["$identify", "$pageview"]}
+
+
+def journey_labels():
+    return {"signup": "signed_up", "end": "(end)", "separator": " → "}
+
+
+def journey_identity_events():
+    return ["$identify", "$create_alias", "$merge_dangerously"]
+
+
+def journey_path(steps, ends_early):
+    return "step_1 || coalesce(' → ' || step_2, '')"

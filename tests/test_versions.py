@@ -34,6 +34,7 @@ VERSIONS = {
     ("fct_tracking_loss", 1), ("fct_daily_metrics", 1),
     ("fct_conversion_drivers", 1),
     ("fct_lifecycle", 1), ("fct_intervention_triggers", 1),
+    ("fct_journey_edges", 1), ("fct_journey_paths", 1), ("fct_journey_paths_before", 1),
 }
 LATEST = {"dim_persons": 2}  # every other mart: 1
 

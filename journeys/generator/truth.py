@@ -15,6 +15,62 @@ import pyarrow.compute as pc
 from journeys.generator import catalog as cat
 from journeys.generator import simulate as sim
 
+# Journeys (truth.json `journeys`): app users' first steps after signup and last steps
+# before conversion or churn, read from the app's server rows alone. The marts read them
+# so with var journey_excluded_events set to JOURNEY_EXCLUDED (every event PostHog alone
+# sends) and journey_steps to JOURNEY_STEPS.
+JOURNEY_STEPS = 4
+JOURNEY_EXCLUDED = tuple(e.name for e in cat.EVENT_TYPES if e.side == "client")
+JOURNEY_SEPARATOR = " → "
+JOURNEY_END = "(end)"
+ACTIVATION_PATH = JOURNEY_SEPARATOR.join(name for name, _ in cat.ACTIVATION_STEPS)
+_NOT_A_STEP = np.array([name in JOURNEY_EXCLUDED for name in cat.NAMES])
+# at one instant: signed_up first, then the other names in byte order
+_RANK_IN_INSTANT = np.empty(len(cat.NAMES), np.int64)
+_RANK_IN_INSTANT[
+    sorted(range(len(cat.NAMES)), key=lambda i: (cat.NAMES[i] != "signed_up",
+                                                 cat.NAMES[i].encode()))
+] = np.arange(len(cat.NAMES))
+
+
+def _collapsed(names: list[str]) -> list[str]:
+    """The names with each run of one name kept once."""
+    return [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
+
+
+def _server_journeys(
+    signup: np.ndarray,
+    decided: np.ndarray,
+    actor: np.ndarray,
+    us: np.ndarray,
+    code: np.ndarray,
+) -> tuple[list[str], list[str | None]]:
+    """Per user of a chunk: the path of their first JOURNEY_STEPS steps (the signup, then
+    their server rows at or after it, not in JOURNEY_EXCLUDED, in time order, repeats
+    collapsed; `(end)` after fewer), and of their last JOURNEY_STEPS steps before
+    `decided` (conversion or churn: rows strictly before it, the signup at or before it;
+    None without a decision)."""
+    keep = ~_NOT_A_STEP[code] & (us >= signup[actor])
+    actor, us, code = actor[keep], us[keep], code[keep]
+    order = np.lexsort((_RANK_IN_INSTANT[code], us, actor))
+    actor, us, code = actor[order], us[order], code[order]
+    bounds = np.searchsorted(actor, np.arange(len(signup) + 1))
+    first: list[str] = []
+    before: list[str | None] = []
+    for user in range(len(signup)):
+        rows = slice(bounds[user], bounds[user + 1])
+        names = ["signed_up", *(cat.NAMES[c] for c in code[rows])]
+        steps = _collapsed(names)[:JOURNEY_STEPS]
+        if len(steps) < JOURNEY_STEPS:
+            steps.append(JOURNEY_END)
+        first.append(JOURNEY_SEPARATOR.join(steps))
+        if decided[user] >= sim.NEVER or signup[user] > decided[user]:
+            before.append(None)
+            continue
+        earlier = int(np.searchsorted(us[rows], decided[user], side="left"))
+        before.append(JOURNEY_SEPARATOR.join(_collapsed(names[: 1 + earlier])[-JOURNEY_STEPS:]))
+    return first, before
+
 
 def _date(us: int) -> str:
     return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).date().isoformat()
@@ -40,6 +96,8 @@ class Truth:
         self.last_event: list[np.ndarray] = []
         self.two_device_users: list[int] = []
         self.two_device_tracked: list[int] = []
+        self.journey_first: list[str] = []
+        self.journey_before: list[str | None] = []
 
     def add_chunk(
         self,
@@ -94,6 +152,13 @@ class Truth:
         early = np.zeros(n, bool)
         early[server_actor[invited][within <= sim.INVITE_WINDOW_DAYS * sim.DAY]] = True
         self.invited_early.append(early)
+
+        decided = np.where(chunk.converted_us < sim.NEVER, chunk.converted_us, chunk.churned_us)
+        first, before = _server_journeys(
+            chunk.signup_us, decided, server_actor, server_us, server_code
+        )
+        self.journey_first += first
+        self.journey_before += before
 
         self.user_id.append(chunk.user_id)
         self.signup.append(chunk.signup_us)
@@ -178,6 +243,7 @@ class Truth:
                 "expired_trial": int((trial_ended & ~converted & ~churned).sum()),
             },
             "segments": self._segments(churned, data_end),
+            "journeys": self._journeys(converted, churned, trial_ended),
         }
 
     def _funnel(self) -> dict:
@@ -282,6 +348,53 @@ class Truth:
             "client": client,
             "loss_pct": (server - client) / server if server else None,
             "by_event": by_event,
+        }
+
+    def _journeys(
+        self, converted: np.ndarray, churned: np.ndarray, trial_ended: np.ndarray
+    ) -> dict:
+        outcome = np.select(
+            [converted, churned, ~trial_ended], ["converted", "churned", "in_trial"],
+            "expired_trial",
+        )
+
+        def count(paths: list[str | None]) -> tuple[dict, dict]:
+            by_outcome: dict[str, dict[str, int]] = {}
+            conversion: dict[str, dict[str, int]] = {}
+            for path, who, ended, won in zip(paths, outcome, trial_ended, converted,
+                                             strict=True):
+                if path is None:
+                    continue
+                cell = by_outcome.setdefault(str(who), {})
+                cell[path] = cell.get(path, 0) + 1
+                rate = conversion.setdefault(path, {"trial_ended": 0, "converted": 0})
+                rate["trial_ended"] += int(ended)
+                rate["converted"] += int(ended and won)
+            return by_outcome, conversion
+
+        paths, conversion = count(self.journey_first)
+        paths_before, conversion_before = count(self.journey_before)
+        return {
+            "population": "app users, by trial outcome (as trial_outcomes)",
+            "steps": JOURNEY_STEPS,
+            "excluded_events": list(JOURNEY_EXCLUDED),
+            "definition": (
+                "a path is the signup (signed_up) and then the user's app server rows at or "
+                "after it (not in excluded_events), in time order (at one instant "
+                "signed_up first, then names in byte order), consecutive repeats "
+                "collapsed: the first `steps` of them, then `(end)` when fewer; "
+                "paths_before: the last `steps` before converted_at (converted) or "
+                "churned_at (churned), rows strictly before it"
+            ),
+            "separator": JOURNEY_SEPARATOR,
+            "activation_path": {
+                "path": ACTIVATION_PATH,
+                "persons": {who: cell.get(ACTIVATION_PATH, 0) for who, cell in paths.items()},
+            },
+            "paths": paths,
+            "path_conversion": conversion,
+            "paths_before": paths_before,
+            "path_before_conversion": conversion_before,
         }
 
     def _segments(self, churned: np.ndarray, data_end: int) -> dict:
