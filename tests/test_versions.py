@@ -31,6 +31,7 @@ VERSIONS = {
     ("fct_funnel_time_to_convert", 1),
     ("fct_cohort_retention", 1), ("fct_retention_by_period", 1),
     ("fct_tracking_plan_coverage", 1), ("fct_data_quality_issues", 1),
+    ("dim_person_segments", 1), ("fct_segment_history", 1), ("fct_segment_transitions", 1),
 }
 LATEST = {"dim_persons": 2}  # every other mart: 1
 
