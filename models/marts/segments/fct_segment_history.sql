@@ -231,7 +231,8 @@ final as (
 
     select
         person_id,
-        {{ journeys.segments_date_of('week_day') }} as week,
+        -- `week`: the column name fct_segment_transitions and the issue use
+        {{ journeys.segments_date_of('week_day') }} as week,  -- noqa: RF04
         {{ journeys.segments_date_of('evaluation_day') }} as as_of_date,
         {{ journeys.segments_rule(settings, 'is_churned', 'lifetime_events', 'days_since_active') }}
             as segment,
