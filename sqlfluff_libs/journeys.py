@@ -322,3 +322,30 @@ def journey_identity_events():
 
 def journey_path(steps, ends_early):
     return "step_1 || coalesce(' → ' || step_2, '')"
+
+
+# -- segments (macros/segments.sql) --------------------------------------------------------
+
+
+def segments_settings():
+    return {"champion_min_events": 100, "champion_max_days": 7, "power_user_min_events": 30,
+            "power_user_max_days": 14, "active_max_days": 14, "at_risk_max_days": 30}
+
+
+def segments_as_of_date(persons):
+    return retention_utc_date(data_end_at(persons))
+
+
+def segments_day_number(day):
+    return f"({day} - cast('1970-01-01' as date))"
+
+
+def segments_date_of(day_number):
+    return f"cast(cast('1970-01-01' as date) + cast({day_number} as integer) as date)"
+
+
+def segments_rule(settings, is_churned, lifetime_events, days_since_active):
+    return (f"case when {is_churned} then 'churned' "
+            f"when {lifetime_events} >= {settings['champion_min_events']} "
+            f"and {days_since_active} <= {settings['champion_max_days']} then 'champion' "
+            f"else 'dormant' end")

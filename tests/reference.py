@@ -409,8 +409,24 @@ class Generated:
                 counts[person] += len(history)
         return counts, moves
 
+    def product_events(self) -> tuple[Counter, dict[str, dt.datetime]]:
+        """App user -> their product events (segments: app events and PostHog events that
+        are not a copy of one and not PostHog's own `$` events), and the last one's time."""
+        counts: Counter = Counter()
+        last: dict[str, dt.datetime] = {}
+        for event in self.app_events:
+            uid = event["user_id"]
+            counts[uid] += 1
+            last[uid] = max(last.get(uid, event["created_at"]), event["created_at"])
+        for uuid, event in self.export_events.items():
+            uid = self.user_of(event["distinct_id"])
+            if uid and uuid not in self.copies and not event["event"].startswith("$"):
+                counts[uid] += 1
+                last[uid] = max(last.get(uid, event["ts"]), event["ts"])
+        return counts, last
+
     def segments(self) -> dict[str, int]:
-        counts, last = self.lifetime_events()
+        counts, last = self.product_events()
         as_of = self.data_end.date()
         out: Counter = Counter()
         for uid, user in self.users.items():

@@ -35,6 +35,7 @@ VERSIONS = {
     ("fct_conversion_drivers", 1),
     ("fct_lifecycle", 1), ("fct_intervention_triggers", 1),
     ("fct_journey_edges", 1), ("fct_journey_paths", 1), ("fct_journey_paths_before", 1),
+    ("dim_person_segments", 1), ("fct_segment_history", 1), ("fct_segment_transitions", 1),
 }
 LATEST = {"dim_persons": 2}  # every other mart: 1
 

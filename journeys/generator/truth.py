@@ -94,6 +94,9 @@ class Truth:
         self.invited_early: list[np.ndarray] = []
         self.lifetime_events: list[np.ndarray] = []
         self.last_event: list[np.ndarray] = []
+        # product use (segments): each occurrence once, PostHog's `$` events left out
+        self.product_events: list[np.ndarray] = []
+        self.last_product_event: list[np.ndarray] = []
         self.two_device_users: list[int] = []
         self.two_device_tracked: list[int] = []
         self.journey_first: list[str] = []
@@ -131,6 +134,21 @@ class Truth:
         np.maximum.at(last, server_actor, server_us)
         self.lifetime_events.append(lifetime)
         self.last_event.append(last)
+
+        # product events per user (SEMANTICS.md Segments, docs/segments.md): every app
+        # row (the server side is the truth; no app event name starts with `$`) and the
+        # PostHog rows of client-only events that are not PostHog's own `$` events. A
+        # PostHog row of an event sent from both sides is a copy of an app row: not
+        # counted again (fct_events.is_counted)
+        product_client = is_user & PRODUCT_CLIENT_CODE[client_code]
+        product = np.bincount(client_actor[product_client], minlength=n) + np.bincount(
+            server_actor, minlength=n
+        )
+        last_product = np.zeros(n, np.int64)
+        np.maximum.at(last_product, client_actor[product_client], client_us[product_client])
+        np.maximum.at(last_product, server_actor, server_us)
+        self.product_events.append(product)
+        self.last_product_event.append(last_product)
 
         visitors_with_rows = np.unique(client_actor[~is_user])
         self.visitors += chunk.n_actors - n
@@ -398,8 +416,8 @@ class Truth:
         }
 
     def _segments(self, churned: np.ndarray, data_end: int) -> dict:
-        lifetime = np.concatenate(self.lifetime_events)
-        last = np.concatenate(self.last_event)
+        lifetime = np.concatenate(self.product_events)
+        last = np.concatenate(self.last_product_event)
         as_of = data_end // sim.DAY
         days_since = as_of - last // sim.DAY
         names = ("churned", "champion", "power_user", "active", "at_risk", "dormant")
@@ -417,10 +435,22 @@ class Truth:
         return {
             "as_of_date": _date(data_end),
             "population": "app users",
-            "lifetime_events": "PostHog export events (deduplicated) + app events",
+            "lifetime_events": (
+                "product events: app events + PostHog export events (deduplicated) of "
+                "client-only events whose name does not start with `$` (a PostHog copy of "
+                "an app event is not counted again); days since active from the last one"
+            ),
+            "churned": "churned_at before data_end, converted before or not",
             "counts": {name: int(c) for name, c in zip(names, counts, strict=True)},
             "shares": {name: c / total for name, c in zip(names, counts, strict=True)},
         }
+
+
+# catalogue code -> a PostHog row of it is product use counted once: a client-only event
+# that is not one of PostHog's own `$` events (rows of `both` events copy an app row)
+PRODUCT_CLIENT_CODE = np.array(
+    [e.side == "client" and not e.name.startswith("$") for e in cat.EVENT_TYPES]
+)
 
 
 def _codes(table: pa.Table) -> np.ndarray:
