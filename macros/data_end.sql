@@ -4,15 +4,26 @@
     it, so a rebuild on the same data gives the same flags whatever the wall clock says.
     A scalar subquery over `persons`, a relation or CTE with dim_persons' columns. -#}
 {% macro data_end_at(persons) -%}
+    {{ journeys.data_edge_at(persons, 'max', 'last_seen_at') }}
+{%- endmacro %}
+
+{#- The data's start: the earliest moment anything happened, read the same way (a
+    person's first_seen_at is their first event). -#}
+{% macro data_start_at(persons) -%}
+    {{ journeys.data_edge_at(persons, 'min', 'first_seen_at') }}
+{%- endmacro %}
+
+{#- `edge` (max or min) over a person's events (`seen_at`) and their account's signup,
+    conversion and churn: one scalar subquery. -#}
+{% macro data_edge_at(persons, edge, seen_at) -%}
     (
-        select max(moment) from (
-            select max(last_seen_at) as moment from {{ persons }}
+        select {{ edge }}(moment) from (
+            {%- for column in [seen_at, 'signed_up_at', 'converted_at', 'churned_at'] %}
+            select {{ edge }}({{ column }}) as moment from {{ persons }}
+            {%- if not loop.last %}
             union all
-            select max(signed_up_at) as moment from {{ persons }}
-            union all
-            select max(converted_at) as moment from {{ persons }}
-            union all
-            select max(churned_at) as moment from {{ persons }}
+            {%- endif %}
+            {%- endfor %}
         ) as moments
     )
 {%- endmacro %}

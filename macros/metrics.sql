@@ -43,23 +43,6 @@
     {{ return(trial_days | int) }}
 {%- endmacro %}
 
-{#- The data's start: the earliest moment anything happened (an event of any source, or
-    an app account's signup, conversion or churn), read from dim_persons like
-    data_end_at (macros/data_end.sql). A scalar subquery over `persons`. -#}
-{% macro metrics_data_start_at(persons) -%}
-    (
-        select min(moment) from (
-            select min(first_seen_at) as moment from {{ persons }}
-            union all
-            select min(signed_up_at) as moment from {{ persons }}
-            union all
-            select min(converted_at) as moment from {{ persons }}
-            union all
-            select min(churned_at) as moment from {{ persons }}
-        ) as moments
-    )
-{%- endmacro %}
-
 {#- The date `days` days after a date (`days` an integer expression). -#}
 {% macro metrics_add_days(day, days) -%}
     {{ return(adapter.dispatch('metrics_add_days', 'journeys')(day, days)) }}

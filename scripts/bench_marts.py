@@ -40,7 +40,8 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 SUITES = {
     "funnels": (["path:models/intermediate/funnels", "path:models/marts/funnels",
                  "path:models/marts/retention"], "funnel engine + marts"),
-    "behaviour": (["path:models/marts/segments", "path:models/marts/behaviour",
+    "behaviour": (["path:models/intermediate/drivers", "path:models/intermediate/journeys",
+                   "path:models/marts/segments", "path:models/marts/behaviour",
                    "path:models/marts/journeys", "path:models/marts/engagement",
                    "path:models/marts/metrics", "fct_tracking_loss"], "behaviour marts"),
 }
@@ -123,6 +124,13 @@ def render(suite: str, records: list[dict]) -> str:
             + ", ".join(f"{name} {s:,.1f} s" for name, s in slowest)
             + f" | {best['peak_rss_mib'] or '?'} MiB | "
             f"{', '.join(str(run['load_average_1m']) for run in r['runs'])} |"
+        )
+    lines += ["", "Every model's time in each record's best run:", ""]
+    for r in records:
+        best = min(r["runs"], key=lambda run: run["wall_s"])
+        lines.append(
+            f"- {r['date']}, {r['users']:,} users: "
+            + ", ".join(f"{name} {s:,.1f} s" for name, s in sorted(best["models_s"].items()))
         )
     lines.append(end)
     return "\n".join(lines)

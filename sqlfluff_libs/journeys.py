@@ -238,6 +238,10 @@ def data_end_at(persons):
     return f"(select max(last_seen_at) from {persons})"
 
 
+def data_start_at(persons):
+    return f"(select min(first_seen_at) from {persons})"
+
+
 # -- daily metrics (macros/metrics.sql) ------------------------------------------------------
 
 
@@ -247,10 +251,6 @@ def metrics_active_events():
 
 def metrics_trial_days():
     return 14
-
-
-def metrics_data_start_at(persons):
-    return f"(select min(first_seen_at) from {persons})"
 
 
 def metrics_add_days(day, days):

@@ -90,6 +90,19 @@ def pair_copies(server: list[tuple[dt.datetime, str]], client: list[tuple[dt.dat
     return pairs
 
 
+@dataclass(frozen=True)
+class SourceEvent:
+    """One row of fct_events as the files say it should be: `is_counted` is false on a
+    PostHog copy of an app event; `deal_stage` is a HubSpot stage change's stage."""
+
+    person_id: str
+    name: str
+    occurred_at: dt.datetime
+    source: str = "app"
+    is_counted: bool = True
+    deal_stage: str | None = None
+
+
 @dataclass
 class Generated:
     root: Path
@@ -408,6 +421,36 @@ class Generated:
                 person = self.user_by_email.get(email_of.get(contact, ""), f"hubspot:{contact}")
                 counts[person] += len(history)
         return counts, moves
+
+    def source_events(self) -> list[SourceEvent]:
+        """Every event of the generated files with its person, read the way fct_events
+        should: app events; PostHog events (a copy of an app event not counted); one
+        conversation_opened per Intercom contact on a conversation; one deal_stage_changed
+        (with its stage) per stage change and contact on the deal."""
+        events = [SourceEvent(e["user_id"], e["name"], e["created_at"])
+                  for e in self.app_events]
+        events += [SourceEvent(self.person_of(e["distinct_id"]), e["event"], e["ts"],
+                               "posthog", uuid not in self.copies)
+                   for uuid, e in self.export_events.items()]
+        person = {c["id"]: self.intercom_person(c)
+                  for c in self.crm_records("intercom", "contacts")}
+        for conversation in self.crm_records("intercom", "conversations"):
+            opened = dt.datetime.fromtimestamp(conversation["created_at"], dt.UTC)
+            for contact in {c["id"] for c in conversation["contacts"]["contacts"]}:
+                events.append(SourceEvent(person.get(contact, f"intercom:{contact}"),
+                                          "conversation_opened", opened, "intercom"))
+        email_of = {c["id"]: normalise_email(c["properties"].get("email") or "")
+                    for c in self.crm_records("hubspot", "contacts")}
+        for deal in self.crm_records("hubspot", "deals"):
+            listed = (deal.get("associations") or {}).get("contacts", {}).get("results", [])
+            for change in deal["propertiesWithHistory"]["dealstage"]:
+                changed = dt.datetime.fromisoformat(change["timestamp"])
+                for contact in {a["id"] for a in listed}:
+                    who = self.user_by_email.get(email_of.get(contact, ""),
+                                                 f"hubspot:{contact}")
+                    events.append(SourceEvent(who, "deal_stage_changed", changed, "hubspot",
+                                              deal_stage=change["value"]))
+        return events
 
     def product_events(self) -> tuple[Counter, dict[str, dt.datetime]]:
         """App user -> their product events (segments: app events and PostHog events that

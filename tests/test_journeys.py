@@ -50,7 +50,7 @@ from tests.journey_reference import (
     paths,
     paths_before,
 )
-from tests.reference import Generated, normalise_email
+from tests.reference import Generated
 
 UTC = dt.UTC
 STEPS_MODEL = "int_journey__steps"
@@ -557,32 +557,12 @@ def test_random_batches_agree_with_the_reference(compiled: Compiled, seed: int) 
 
 # -- every source: the generated warehouse ----------------------------------------------------
 def generated_sources(ref: Generated) -> tuple[list[Person], list[Event]]:
-    """The generated files read the reference's way: app users; app events; PostHog events
-    (a copy of an app event not counted); one conversation_opened per Intercom contact on
-    a conversation; one deal_stage_changed (with its stage) per stage change and contact
-    on the deal."""
+    """The generated files read the reference's way (tests/reference.py's
+    Generated.source_events): app users, and the events of every source."""
     persons = [Person(uid, u["signed_up_at"], u["converted_at"], u["churned_at"],
                       u["churned"] == "true") for uid, u in ref.users.items()]
-    events = [Event(e["user_id"], e["name"], e["created_at"]) for e in ref.app_events]
-    events += [Event(ref.person_of(e["distinct_id"]), e["event"], e["ts"], "posthog",
-                     uuid not in ref.copies) for uuid, e in ref.export_events.items()]
-    person = {c["id"]: ref.intercom_person(c) for c in ref.crm_records("intercom", "contacts")}
-    for conversation in ref.crm_records("intercom", "conversations"):
-        opened = dt.datetime.fromtimestamp(conversation["created_at"], UTC)
-        for contact in {c["id"] for c in conversation["contacts"]["contacts"]}:
-            events.append(Event(person.get(contact, f"intercom:{contact}"),
-                                "conversation_opened", opened, "intercom"))
-    email_of = {c["id"]: normalise_email(c["properties"].get("email") or "")
-                for c in ref.crm_records("hubspot", "contacts")}
-    for deal in ref.crm_records("hubspot", "deals"):
-        listed = (deal.get("associations") or {}).get("contacts", {}).get("results", [])
-        for change in deal["propertiesWithHistory"]["dealstage"]:
-            changed = dt.datetime.fromisoformat(change["timestamp"])
-            for contact in {a["id"] for a in listed}:
-                events.append(Event(ref.user_by_email.get(email_of.get(contact, ""),
-                                                          f"hubspot:{contact}"),
-                                    "deal_stage_changed", changed, "hubspot",
-                                    deal_stage=change["value"]))
+    events = [Event(e.person_id, e.name, e.occurred_at, e.source, e.is_counted, e.deal_stage)
+              for e in ref.source_events()]
     return persons, events
 
 

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from journeys.dbt import run_dbt, target_dir
 from journeys.ingest import run_source
 from journeys.paths import DataDir
-from tests.reference import Generated, normalise_email
+from tests.reference import Generated
 from tests.retention_reference import SIGNUP, Cell, Event, Person, retention
 
 UTC = dt.UTC
@@ -503,30 +503,11 @@ def test_postgres_gives_the_hand_numbers(hand: Warehouse, postgres: str, tmp_pat
 
 # -- every source: the generated warehouse ----------------------------------------------------
 def generated_events(ref: Generated) -> list[Event]:
-    """Every event of the generated files with its person, read the reference's way: app
-    events, PostHog events (a copy of an app event not counted), and the CRM touchpoints
-    (one per Intercom contact on a conversation, one per deal stage change per contact on
-    the deal)."""
-    events = [Event(e["user_id"], e["name"], e["created_at"], "app") for e in ref.app_events]
-    events += [Event(ref.person_of(e["distinct_id"]), e["event"], e["ts"], "posthog",
-                     uuid not in ref.copies) for uuid, e in ref.export_events.items()]
-    person = {c["id"]: ref.intercom_person(c) for c in ref.crm_records("intercom", "contacts")}
-    for conversation in ref.crm_records("intercom", "conversations"):
-        opened = dt.datetime.fromtimestamp(conversation["created_at"], UTC)
-        for contact in {c["id"] for c in conversation["contacts"]["contacts"]}:
-            events.append(Event(person.get(contact, f"intercom:{contact}"),
-                                "conversation_opened", opened, "intercom"))
-    email_of = {c["id"]: normalise_email(c["properties"].get("email") or "")
-                for c in ref.crm_records("hubspot", "contacts")}
-    for deal in ref.crm_records("hubspot", "deals"):
-        listed = (deal.get("associations") or {}).get("contacts", {}).get("results", [])
-        for change in deal["propertiesWithHistory"]["dealstage"]:
-            changed = dt.datetime.fromisoformat(change["timestamp"])
-            for contact in {a["id"] for a in listed}:
-                events.append(Event(ref.user_by_email.get(email_of.get(contact, ""),
-                                                          f"hubspot:{contact}"),
-                                    "deal_stage_changed", changed, "hubspot"))
-    return events
+    """Every event of the generated files with its person, read the reference's way
+    (tests/reference.py's Generated.source_events): app events, PostHog events (a copy of
+    an app event not counted), and the CRM touchpoints."""
+    return [Event(e.person_id, e.name, e.occurred_at, e.source, e.is_counted)
+            for e in ref.source_events()]
 
 
 def test_the_generated_warehouse_agrees_with_the_reference(full_warehouse) -> None:

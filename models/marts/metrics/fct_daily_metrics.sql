@@ -30,7 +30,7 @@ persons as (
 data_span as (
 
     select
-        {{ journeys.metrics_data_start_at('persons') }} as data_start_at,
+        {{ journeys.data_start_at('persons') }} as data_start_at,
         {{ journeys.data_end_at('persons') }} as data_end_at
 
 ),
