@@ -13,7 +13,8 @@ PostHog exports).
   batch; the second rule set runs from SQL compiled once).
 - A bad rule fails at compile time naming the var, the rule and the field.
 - The generated warehouse: lifecycle and triggers agree with the reference and with a
-  direct count over the generated files (tests/reference.py reads them).
+  direct count over the generated files (tests/reference.py reads them), and recover the
+  generator's planted truth (truth.json `lifecycle`, `intervention_triggers`) exactly.
 """
 
 from __future__ import annotations
@@ -624,3 +625,42 @@ def test_the_generated_warehouse_agrees_with_independent_counts(warehouse) -> No
     assert all(direct.values())  # each default rule finds someone on the demo data
     expected_triggers = triggers(default_rules(), persons, events)
     assert got_triggers == expected_triggers, differences(got_triggers, expected_triggers)
+
+
+def planted_lifecycle(truth: dict) -> Lifecycle:
+    """truth.json's `lifecycle` in read_lifecycle's shape."""
+    return {(dt.date.fromisoformat(week["week_start"]), status): (week[status],
+                                                                   week["is_complete"])
+            for week in truth["lifecycle"]["weeks"]
+            for status in ("new", "returning", "resurrecting", "dormant")}
+
+
+def test_the_demo_recovers_the_planted_lifecycle_and_triggers(warehouse) -> None:
+    """600 generated users: fct_lifecycle is truth.json's `lifecycle` week for week and
+    status for status, and fct_intervention_triggers lists, per default rule, exactly
+    truth.json's app users (and as many other persons as its anonymous visitors: none).
+    The generator counted these from its own simulated rows, not from the files or the
+    SQL.
+
+    Exact, no tolerance: the demo plants no defects (every user row has its email and
+    signup), every simulated actor is exactly one person (each anonymous device is
+    identified by its own user, a visitor's never, and there are no shared devices), and
+    the truth is measured on the rows actually written (ad-blocked client events and the
+    cut at the data's end included), so any difference is a wrong count, not noise."""
+    data, ref = warehouse
+    truth = json.loads((data.generated / "truth.json").read_text())
+    got_lifecycle, got_triggers = read_marts(data)
+    planted = planted_lifecycle(truth)
+    assert got_lifecycle == planted, differences(got_lifecycle, planted)
+    # the planted weeks exercise every status, and the last week is the incomplete one
+    for status in ("new", "returning", "resurrecting", "dormant"):
+        assert sum(n for (_, s), (n, _) in planted.items() if s == status) > 0, status
+    assert [w["is_complete"] for w in truth["lifecycle"]["weeks"]][-2:] == [True, False]
+
+    rules = truth["intervention_triggers"]["rules"]
+    assert set(rules) == set(ACTIONS) == {rule["name"] for rule in default_rules()}
+    for rule, planted_rule in rules.items():
+        matched = {person for (name, person) in got_triggers if name == rule}
+        assert {p for p in matched if p in ref.users} == set(map(str, planted_rule["user_ids"]))
+        assert len(matched - set(ref.users)) == planted_rule["anonymous_visitors"]
+        assert planted_rule["app_users"] == len(planted_rule["user_ids"]) > 0, rule

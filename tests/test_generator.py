@@ -193,6 +193,41 @@ def test_truth_matches_an_independent_reading_of_the_files(generated, reference)
     }
 
 
+def test_engagement_and_metrics_truths_match_an_independent_reading_of_the_files(
+    generated, reference
+) -> None:
+    """truth.json's `lifecycle`, `intervention_triggers` and `daily_metrics` (counted by the
+    generator from its simulated arrays, chunk by chunk) are what the plain-Python
+    references make of the files (1,200 users in three chunks, so chunk seams are in)."""
+    from tests.engagement_reference import lifecycle
+    from tests.metrics_reference import daily_metrics
+    from tests.retention_reference import Person
+    from tests.test_engagement import (
+        direct_trigger_counts,
+        generated_persons_and_events,
+        planted_lifecycle,
+    )
+    from tests.test_metrics import PLANTED_DAY_COLUMNS, demo_events
+
+    _, truth = generated
+    persons, events = generated_persons_and_events(reference)
+    assert planted_lifecycle(truth) == lifecycle(persons, events)
+    assert truth["lifecycle"]["anonymous_visitors_ever_active"] == 0
+    rules = truth["intervention_triggers"]["rules"]
+    assert {rule: set(map(str, planted["user_ids"])) for rule, planted in rules.items()} == (
+        direct_trigger_counts(reference, persons, events))
+    assert all(planted["anonymous_visitors"] == 0 for planted in rules.values())
+    days = daily_metrics(
+        [Person(uid, u["signed_up_at"], u["converted_at"], u["churned_at"])
+         for uid, u in reference.users.items()],
+        demo_events(reference),
+    )
+    assert {dt.date.fromisoformat(day["metric_date"]): tuple(day[c] for c in
+                                                             PLANTED_DAY_COLUMNS)
+            for day in truth["daily_metrics"]["days"]} == {
+        date: tuple(getattr(day, c) for c in PLANTED_DAY_COLUMNS) for date, day in days.items()}
+
+
 def test_planted_effects_are_there(generated) -> None:
     _, truth = generated
     invite = truth["invite_conversion"]

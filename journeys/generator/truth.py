@@ -76,6 +76,21 @@ def _date(us: int) -> str:
     return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).date().isoformat()
 
 
+def _day(number: int) -> str:
+    """The date of a day number (days since 1970-01-01)."""
+    return (dt.date(1970, 1, 1) + dt.timedelta(days=int(number))).isoformat()
+
+
+# Lifecycle statuses (truth.json `lifecycle`, fct_lifecycle), in this order
+LIFECYCLE = ("new", "returning", "resurrecting", "dormant")
+# DAU, WAU and MAU windows, in days (fct_daily_metrics)
+ACTIVITY_WINDOWS = {"dau": 1, "wau": 7, "mau": 30}
+# the default rules of var intervention_triggers (dbt_project.yml), their thresholds
+STUCK_AFTER = 72 * sim.HOUR
+QUIET_AFTER = 5 * sim.DAY
+UPGRADE_VIEW_AGO = 3 * sim.DAY
+
+
 class Truth:
     def __init__(self, plan: sim.Plan):
         self.plan = plan
@@ -101,6 +116,26 @@ class Truth:
         self.two_device_tracked: list[int] = []
         self.journey_first: list[str] = []
         self.journey_before: list[str | None] = []
+        # activity (lifecycle, daily metrics) on a calendar of days from a Monday before
+        # anything can happen (visitors browse from two weeks before the first signup
+        # week) to 31 days after the data's end (room for the windows' last changes)
+        self.first_day = (plan.start_us - 3 * sim.WEEK) // sim.DAY
+        self.first_day -= (self.first_day - 4) % 7  # day 4 (1970-01-05) was a Monday
+        self.n_days = plan.end_us // sim.DAY + 32 - self.first_day
+        self.n_weeks = -(-self.n_days // 7)
+        self.min_event_us = sim.NEVER
+        self.actors_active = 0
+        self.visitors_active = 0
+        # per lifecycle status and week (week 0 holds first_day): persons
+        self.lifecycle = np.zeros((len(LIFECYCLE), self.n_weeks), np.int64)
+        # per window (ACTIVITY_WINDOWS) and day: persons entering minus persons leaving it
+        self.window_changes = np.zeros((len(ACTIVITY_WINDOWS), self.n_days), np.int64)
+        # intervention triggers: per user whether they have a counted first_item_created,
+        # and the earliest upgrade page view no plan_upgraded followed (NEVER: none);
+        # visitors' such views
+        self.has_first_item: list[np.ndarray] = []
+        self.open_upgrade_view: list[np.ndarray] = []
+        self.visitor_open_upgrade_views: list[np.ndarray] = []
 
     def add_chunk(
         self,
@@ -123,6 +158,9 @@ class Truth:
             self.max_event_us = max(self.max_event_us, int(client_us.max()))
         if len(server_us):
             self.max_event_us = max(self.max_event_us, int(server_us.max()))
+        for stamps in (client_us, server_us, chunk.signup_us):
+            if len(stamps):
+                self.min_event_us = min(self.min_event_us, int(stamps.min()))
 
         # lifetime events and last event per user, over PostHog + app rows
         is_user = client_actor < n
@@ -149,6 +187,17 @@ class Truth:
         np.maximum.at(last_product, server_actor, server_us)
         self.product_events.append(product)
         self.last_product_event.append(last_product)
+
+        # product use of every actor, app users and anonymous visitors alike (lifecycle,
+        # daily metrics): the same rows, visitors' PostHog rows included
+        every_product_client = PRODUCT_CLIENT_CODE[client_code]
+        self._add_activity(
+            np.concatenate([client_actor[every_product_client], server_actor]),
+            np.concatenate([client_us[every_product_client], server_us]),
+            n,
+        )
+        self._add_trigger_facts(chunk, client_actor, client_us, client_code, server_actor,
+                                server_us, server_code)
 
         visitors_with_rows = np.unique(client_actor[~is_user])
         self.visitors += chunk.n_actors - n
@@ -188,6 +237,77 @@ class Truth:
         self.two_device_users += chunk.user_id[two].tolist()
         self.two_device_tracked += chunk.user_id[two & tracked[:, 0] & tracked[:, 1]].tolist()
         return last
+
+    def _add_activity(self, actor: np.ndarray, us: np.ndarray, n_users: int) -> None:
+        """Record a chunk's product events (actor, instant): each actor's distinct active
+        weeks, labelled with their lifecycle status, and distinct active days, as changes
+        of the DAU / WAU / MAU windows. Actors do not span chunks, so a chunk's actors are
+        complete here."""
+        day = us // sim.DAY - self.first_day
+        if len(day) and (day.min() < 0 or day.max() >= self.n_days - 31):
+            raise ValueError("a product event lies outside the truth's calendar")
+        self.actors_active += len(np.unique(actor))
+        self.visitors_active += len(np.unique(actor[actor >= n_users]))
+
+        # weeks: new (the actor's first), returning (the week before active too),
+        # resurrecting (else); dormant the week after an active week not followed by one
+        who, week = np.divmod(np.unique(actor * self.n_weeks + day // 7), self.n_weeks)
+        same_before = np.r_[False, who[1:] == who[:-1]]
+        same_after = np.r_[who[1:] == who[:-1], False]
+        week_before = np.r_[-1, week[:-1]]
+        week_after = np.r_[week[1:], -1]
+        status = np.where(~same_before, 0, np.where(week_before == week - 1, 1, 2))
+        gap_after = ~same_after | (week_after > week + 1)
+        self.lifecycle += np.bincount(
+            np.r_[status * self.n_weeks + week, 3 * self.n_weeks + week[gap_after] + 1],
+            minlength=self.lifecycle.size,
+        ).reshape(self.lifecycle.shape)
+
+        # days: an active day covers the days up to the actor's next active day, at most
+        # the window's width: +1 on the day, -1 on the day the cover ends
+        who, day = np.divmod(np.unique(actor * self.n_days + day), self.n_days)
+        same_after = np.r_[who[1:] == who[:-1], False]
+        next_day = np.r_[day[1:], 0]
+        for k, width in enumerate(ACTIVITY_WINDOWS.values()):
+            end = np.where(same_after, np.minimum(next_day, day + width), day + width)
+            self.window_changes[k] += np.bincount(day, minlength=self.n_days) - np.bincount(
+                end, minlength=self.n_days
+            )
+
+    def _add_trigger_facts(
+        self,
+        chunk: sim.Chunk,
+        client_actor: np.ndarray,
+        client_us: np.ndarray,
+        client_code: np.ndarray,
+        server_actor: np.ndarray,
+        server_us: np.ndarray,
+        server_code: np.ndarray,
+    ) -> None:
+        """What the default intervention triggers need beyond signups, outcomes and the
+        last product event: a counted first_item_created (an app row, or a PostHog one:
+        any source), and the earliest upgrade page view (client-only: every PostHog row is
+        counted) with no counted plan_upgraded (the app's rows; PostHog's are copies) at
+        or after it."""
+        n = chunk.n_users
+        item = cat.CODE["first_item_created"]
+        has_item = np.zeros(n, bool)
+        has_item[server_actor[server_code == item]] = True
+        client_item = (client_code == item) & (client_actor < n)
+        has_item[client_actor[client_item]] = True
+        self.has_first_item.append(has_item)
+
+        upgraded = server_code == cat.CODE["plan_upgraded"]
+        last_upgrade = np.full(chunk.n_actors, -1, np.int64)
+        np.maximum.at(last_upgrade, server_actor[upgraded], server_us[upgraded])
+        view = (client_code == cat.CODE["upgrade_page_viewed"]) & (
+            client_us > last_upgrade[client_actor]
+        )
+        open_view = np.full(chunk.n_actors, sim.NEVER, np.int64)
+        np.minimum.at(open_view, client_actor[view], client_us[view])
+        self.open_upgrade_view.append(open_view[:n])
+        visitors = open_view[n:]
+        self.visitor_open_upgrade_views.append(visitors[visitors < sim.NEVER])
 
     # -- the report --------------------------------------------------------------
     def report(
@@ -262,6 +382,13 @@ class Truth:
             },
             "segments": self._segments(churned, data_end),
             "journeys": self._journeys(converted, churned, trial_ended),
+            "lifecycle": self._lifecycle(data_end),
+            "intervention_triggers": self._intervention_triggers(
+                user_id, signup, converted, churned, data_end
+            ),
+            "daily_metrics": self._daily_metrics(
+                signup, np.concatenate(self.converted), churned_at, data_end
+            ),
         }
 
     def _funnel(self) -> dict:
@@ -443,6 +570,137 @@ class Truth:
             "churned": "churned_at before data_end, converted before or not",
             "counts": {name: int(c) for name, c in zip(names, counts, strict=True)},
             "shares": {name: c / total for name, c in zip(names, counts, strict=True)},
+        }
+
+    def _lifecycle(self, data_end: int) -> dict:
+        """fct_lifecycle's weeks: from the first week with a product event to the week
+        holding data_end."""
+        active = self.lifecycle[:3].sum(axis=0) > 0
+        last = (data_end // sim.DAY - self.first_day) // 7
+        first = int(np.argmax(active)) if active.any() else last + 1
+        weeks = [
+            {
+                "week_start": _day(self.first_day + 7 * week),
+                **{status: int(self.lifecycle[k, week]) for k, status in enumerate(LIFECYCLE)},
+                "is_complete": week < last,
+            }
+            for week in range(first, last + 1)
+        ]
+        return {
+            "population": (
+                "persons: every simulated actor, app users and anonymous visitors alike "
+                "(fct_lifecycle counts every person); a visitor only browses the "
+                "marketing site ($pageview, $autocapture), so is never active"
+            ),
+            "active": (
+                "a product event in the ISO week (Monday 00:00 UTC): an app row, or a "
+                "PostHog row of a client-only event whose name does not start with `$` "
+                "(as segments' lifetime_events)"
+            ),
+            "statuses": (
+                "new: first active week; returning: active the week before too; "
+                "resurrecting: active before, not the week before; dormant: active the "
+                "week before, not this one (once per gap)"
+            ),
+            "weeks_shown": "from the first week with a product event to data_end's week",
+            "persons_ever_active": self.actors_active,
+            "anonymous_visitors_ever_active": self.visitors_active,
+            "weeks": weeks,
+        }
+
+    def _intervention_triggers(
+        self,
+        user_id: np.ndarray,
+        signup: np.ndarray,
+        converted: np.ndarray,
+        churned: np.ndarray,
+        data_end: int,
+    ) -> dict:
+        """Who matches the default rules of var intervention_triggers at data_end."""
+        last_product = np.concatenate(self.last_product_event)
+        open_view = np.concatenate(self.open_upgrade_view)
+        visitor_views = np.concatenate(self.visitor_open_upgrade_views)
+        in_trial = (signup + sim.TRIAL_DAYS * sim.DAY > data_end) & ~converted & ~churned
+        matches = {
+            "stuck_before_first_item": (
+                "signed up at least 72 h before data_end and no first_item_created "
+                "(app or PostHog row)",
+                (signup + STUCK_AFTER <= data_end) & ~np.concatenate(self.has_first_item),
+                0,
+            ),
+            "gone_quiet_in_trial": (
+                "trial outcome in_trial at data_end and the last product event (as "
+                "segments'; every user has one, the app's signed_up) at least 5 days "
+                "before data_end",
+                in_trial & (last_product + QUIET_AFTER <= data_end),
+                0,
+            ),
+            "viewed_upgrade_not_upgraded": (
+                "an upgrade_page_viewed (PostHog row) at least 3 days before data_end with "
+                "no plan_upgraded (app row) at or after it",
+                open_view + UPGRADE_VIEW_AGO <= data_end,
+                int((visitor_views + UPGRADE_VIEW_AGO <= data_end).sum()),
+            ),
+        }
+        return {
+            "as_of": "data_end",
+            "population": (
+                "app users (a rule with a signup or trial condition matches nobody else); "
+                "viewed_upgrade_not_upgraded also counts anonymous visitors, who never view "
+                "the upgrade page here"
+            ),
+            "rules": {
+                name: {
+                    "definition": definition,
+                    "app_users": int(match.sum()),
+                    "anonymous_visitors": visitors,
+                    "user_ids": user_id[match].tolist(),
+                }
+                for name, (definition, match, visitors) in matches.items()
+            },
+        }
+
+    def _daily_metrics(
+        self, signup: np.ndarray, converted_at: np.ndarray, churned_at: np.ndarray,
+        data_end: int,
+    ) -> dict:
+        """fct_daily_metrics' days: from the first day with an event or signup to
+        data_end's day."""
+        def per_day(us: np.ndarray) -> np.ndarray:
+            return np.bincount(us // sim.DAY - self.first_day, minlength=self.n_days)
+
+        trial_end = signup + sim.TRIAL_DAYS * sim.DAY
+        ended = trial_end <= data_end
+        converted = converted_at < sim.NEVER
+        counts = {
+            "signups": per_day(signup),
+            "conversions": per_day(converted_at[converted]),
+            "churns": per_day(churned_at[churned_at < sim.NEVER]),
+            **{name: np.cumsum(changes) for name, changes in zip(
+                ACTIVITY_WINDOWS, self.window_changes, strict=True)},
+            "trials_ended": per_day(trial_end[ended]),
+            "trials_ended_converted": per_day(trial_end[ended & converted]),
+        }
+        first = self.min_event_us // sim.DAY - self.first_day
+        last = data_end // sim.DAY - self.first_day
+        return {
+            "population": (
+                "persons: app users (signups, conversions, churns, trials) and, for DAU / "
+                "WAU / MAU, every simulated actor, anonymous visitors included (never "
+                "active here)"
+            ),
+            "active": "a product event that day (as lifecycle's, by UTC day)",
+            "windows_days": ACTIVITY_WINDOWS,
+            "trials_ended": (
+                f"app users whose trial end (signup + {sim.TRIAL_DAYS} days) falls on the "
+                "day, at or before data_end; converted: of them, those who converted "
+                "(converted_at set, any time)"
+            ),
+            "days": [
+                {"metric_date": _day(self.first_day + day),
+                 **{name: int(values[day]) for name, values in counts.items()}}
+                for day in range(first, last + 1)
+            ],
         }
 
 
