@@ -1,4 +1,9 @@
-"""Shared fixtures: small generated data sets and a built warehouse, made once per run."""
+"""Shared fixtures: small generated data sets and a built warehouse, made once per run.
+
+The warehouses build without dbt's unit tests (`FIXTURE_BUILD`): they are the same on
+any data (their inputs are written in the YAML), so they run once, in the empty build of
+test_warehouse.py, and on Postgres and Spark in test_engines.py; here they would only
+repeat in every worker."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from tests.reference import Generated
 
 GEN_USERS = 1_200
 GEN_SEED = 7
+# every model and data test; dbt's unit tests run in the empty builds (module docstring)
+FIXTURE_BUILD = ["--exclude-resource-type", "unit_test"]
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +66,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, Genera
         patch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
         for source in ("posthog-files", "app-files"):
             run_source(data, source)
-    result = run_dbt(data, "build", quiet=True)
+    result = run_dbt(data, "build", FIXTURE_BUILD, quiet=True)
     assert result.ok, f"dbt build failed: {result.statuses}"
     return data, Generated(data.generated)
 
@@ -85,6 +92,6 @@ def full_warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, G
                        search_requests_per_second=50.0)
             run_source(data, "intercom", base_url=intercom.base_url,
                        access_token=intercom.token)
-    result = run_dbt(data, "build", quiet=True)
+    result = run_dbt(data, "build", FIXTURE_BUILD, quiet=True)
     assert result.ok, f"dbt build failed: {result.statuses}"
     return data, Generated(data.generated)

@@ -110,10 +110,14 @@ def test_a_posthog_only_warehouse_builds_with_anonymous_persons(generated, refer
 
 
 def test_a_warehouse_with_nothing_ingested_still_builds(tmp_path) -> None:
+    """Every source empty: every model builds and every data test and every dbt unit test
+    passes (the only DuckDB build that runs the unit tests: tests/conftest.py)."""
     data = DataDir(tmp_path / "empty").ensure()
     result = run_dbt(data, "build", quiet=True)
     assert result.ok
     assert query(data, "select count(*) from marts.fct_events") == [(0,)]
+    manifest = json.loads((target_dir(data) / "manifest.json").read_text())
+    assert result.count("unit_test", "pass") == len(manifest["unit_tests"]) > 50
 
 
 def test_vars_change_the_result_without_new_sql(warehouse, tmp_path) -> None:
