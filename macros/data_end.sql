@@ -18,12 +18,13 @@
 {% macro data_edge_at(persons, edge, seen_at) -%}
     (
         select {{ edge }}(moment) from (
-            {%- for column in [seen_at, 'signed_up_at', 'converted_at', 'churned_at'] %}
-            select {{ edge }}({{ column }}) as moment from {{ persons }}
-            {%- if not loop.last %}
+            select {{ edge }}({{ seen_at }}) as moment from {{ persons }}
             union all
-            {%- endif %}
-            {%- endfor %}
+            select {{ edge }}(signed_up_at) as moment from {{ persons }}
+            union all
+            select {{ edge }}(converted_at) as moment from {{ persons }}
+            union all
+            select {{ edge }}(churned_at) as moment from {{ persons }}
         ) as moments
     )
 {%- endmacro %}
