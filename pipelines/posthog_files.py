@@ -17,9 +17,13 @@ Any folder dlt's filesystem source can list (a local path or an fsspec URL such 
   with the load, so a failed run re-reads its files next time.
 - **Merge on `uuid`**, latest `_inserted_at` winning (`delete-insert` + `dedup_sort`):
   PostHog documents duplicate rows across retries and backfills (SOURCES.md 1.1).
-- **Line by line**: a malformed line, a row without `uuid`, `event`, `distinct_id` or a
-  parseable `timestamp`, or a timestamp more than a day after the row reached PostHog,
-  goes to `_rejected_records` with its reason, file and line; the rest loads.
+- **Row by row rules, batch speed**: a malformed line, a row without `uuid`, `event`,
+  `distinct_id` or a parseable `timestamp`, or a timestamp more than a day after the row
+  reached PostHog, goes to `_rejected_records` with its reason, file and line; the rest
+  loads. `validate` holds the rules. JSON lines are read BATCH_BYTES at a time (memory is
+  bounded by the batch, not the file) and DuckDB settles the rows it can prove good in
+  one query per batch (pipelines/event_batches.py); only the others go through
+  `validate` one by one.
 - **A file cut short or damaged** never stops the run; the rows before the damage load
   and the damage is one reject naming the file, its size and modification time:
   - `truncated_file` at the line the cut falls in: a `.gz` that ends before gzip's
@@ -61,6 +65,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.sources.filesystem import FileItemDict, filesystem
 
+from pipelines.event_batches import BatchValidator, split_lines
 from pipelines.quarantine import UNREADABLE_FILE, Rejects
 
 SOURCE = "posthog_files"
@@ -70,6 +75,7 @@ JSON_COLUMNS = ("properties", "person_properties", "set", "set_once")
 TEXT_COLUMNS = ("uuid", "event", "distinct_id", "elements_chain", "person_id")
 FUTURE_TOLERANCE = dt.timedelta(days=1)
 BATCH_ROWS = 50_000
+BATCH_BYTES = 16 << 20  # JSON lines settled together (pipelines.event_batches)
 READ_BYTES = 8 << 20  # a file is read (and a .gz inflated) this much at a time
 GZIP_READ_BYTES = 64 << 10  # a .gz is read in small steps: damage loses only one step's lines
 GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip stream
@@ -349,14 +355,17 @@ def _json_records(chunks: Iterator[bytes], document: bool
             return
         chunks = _replay(data, broken)
     for number, line in _lines(chunks):
-        if not line.strip():
-            yield number, ValueError("blank line"), line
-            continue
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            record = error
-        yield number, record, line
+        yield number, decoded(line), line
+
+
+def decoded(line: bytes) -> Any:
+    """A JSON line's record, or the reason it has none (an exception)."""
+    if not line.strip():
+        return ValueError("blank line")
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        return error
 
 
 def _parquet_records(data: bytes) -> Iterator[tuple[int, Any, None]]:
@@ -379,15 +388,61 @@ def _parquet_records(data: bytes) -> Iterator[tuple[int, Any, None]]:
             yield position, record, None
 
 
+def _line_batches(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, whole lines) of a byte stream, about BATCH_BYTES at a
+    time: the same lines as `_lines`, a UTF-8 byte order mark at the start dropped. A
+    BrokenFile from the stream comes after every whole line before it was given, told
+    the line it stopped in and that line's incomplete text."""
+    number, parts, size = 0, [], 0
+
+    def cut(data: bytes) -> tuple[bytes, bytes]:  # (whole lines, the rest)
+        end = data.rfind(b"\n") + 1
+        return data[:end], data[end:]
+
+    def numbered(block: bytes) -> tuple[int, bytes]:
+        nonlocal number
+        first = number + 1
+        block = block.removeprefix(BOM) if number == 0 else block
+        number += block.count(b"\n") + (not block.endswith(b"\n"))
+        return first, block
+
+    try:
+        for chunk in chunks:
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= BATCH_BYTES:
+                block, rest = cut(b"".join(parts))
+                parts, size = [rest], len(rest)
+                if block:
+                    yield numbered(block)
+    except BrokenFile as error:
+        block, rest = cut(b"".join(parts))
+        if block:
+            yield numbered(block)
+        error.stopped_at(number + 1, rest.removeprefix(BOM) if number == 0 else rest)
+        raise
+    if data := b"".join(parts):
+        yield numbered(data)
+
+
+def _is_lines(file: FileItemDict, form: str) -> bool:
+    """JSON lines, read in batches (a `.json` file may be one JSON document instead)."""
+    return form == "json" and not file["file_name"].lower().endswith(DOCUMENT_ENDINGS)
+
+
+def _chunks(handle: io.IOBase, name: str) -> Iterator[bytes]:
+    return _gunzipped(handle) if name.lower().endswith(".gz") else _plain(handle)
+
+
 def _records(file: FileItemDict, form: str) -> Iterator[tuple[int, Any, bytes | None]]:
-    """(position, decoded record or the decode error, raw bytes) for each row of a file."""
+    """(position, decoded record or the decode error, raw bytes) for each row of a file
+    that is not read in batches (Parquet, `.json` that may be one JSON document)."""
     name = file["file_name"].lower()
     with file.open(compression="disable") as handle:
         if form == "parquet":
             yield from _parquet_records(handle.read())
             return
-        chunks = _gunzipped(handle) if name.endswith(".gz") else _plain(handle)
-        yield from _json_records(chunks, document=name.endswith(DOCUMENT_ENDINGS))
+        yield from _json_records(_chunks(handle, name), document=name.endswith(DOCUMENT_ENDINGS))
 
 
 def _to_table(rows: list[dict], location: str) -> pa.Table:
@@ -461,39 +516,96 @@ def _broken_text(file: FileItemDict, error: BrokenFile) -> str:
     return text
 
 
-def read_export_file(file: FileItemDict, form: str) -> Iterator[Any]:
+class _Rows:
+    """The good rows of one file on their way to the load, as arrow tables: the rows the
+    batch validator settled as they come, the ones `validate` kept BATCH_ROWS at a time."""
+
+    def __init__(self, location: str, rejects: Rejects):
+        self.location = location
+        self.rejects = rejects
+        self.pending: list[dict] = []
+
+    def check(self, position: int, record: Any, raw: bytes | None) -> Iterator[Any]:
+        """One row through `validate`: kept, or rejected with its reason."""
+        if isinstance(record, Exception):
+            self.rejects.add(position, "malformed_json", raw or b"")
+            return
+        row, reason = validate(record)
+        if reason:
+            self.rejects.add(
+                position, reason, raw if raw is not None else orjson.dumps(record, default=str)
+            )
+            return
+        self.pending.append(row)
+        if len(self.pending) >= BATCH_ROWS:
+            yield from self.flush()
+
+    def settled(self, rows: pa.Table) -> Iterator[Any]:
+        if rows.num_rows:
+            at = rows.schema.get_field_index("person_id") + 1
+            source = pa.repeat(self.location, rows.num_rows)
+            yield _item(rows.add_column(at, "_source_file", source))
+
+    def flush(self) -> Iterator[Any]:
+        if self.pending:
+            yield _item(_to_table(self.pending, self.location))
+            self.pending = []
+
+
+def _item(table: pa.Table) -> Any:
+    return dlt.mark.with_hints(table, EVENT_HINTS, create_table_variant=True)
+
+
+def line_text(raw: bytes) -> bytes:
+    """A line without its `\n` or `\r\n`."""
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    return raw[:-1] if raw.endswith(b"\r") else raw
+
+
+def _batched(file: FileItemDict, rows: _Rows, validator: BatchValidator) -> Iterator[Any]:
+    """A JSON-lines file, BATCH_BYTES at a time: the validator settles what it can, each
+    other line goes through `validate` (see pipelines.event_batches)."""
+    with file.open(compression="disable") as handle:
+        for first, block in _line_batches(_chunks(handle, file["file_name"])):
+            lines, offsets = split_lines(block)
+            settled = validator.settle(lines)
+            if _legacy_extras(settled.rows):  # typed by an older reader: row by row
+                settled = validator.none(len(lines))
+            yield from rows.settled(settled.rows)
+            for index in settled.unsettled.tolist():
+                raw = line_text(block[offsets[index]:offsets[index + 1]])
+                yield from rows.check(first + index, decoded(raw), raw)
+
+
+def _legacy_extras(rows: pa.Table) -> bool:
+    """Whether an extra column of these rows was typed (not text) by an earlier load."""
+    extras = set(rows.column_names) - CONTRACT
+    if not extras:
+        return False
+    typed, table_name = _typed_extras()
+    return any(table_name(name) in typed for name in extras)
+
+
+def read_export_file(file: FileItemDict, form: str,
+                     validator: BatchValidator | None = None) -> Iterator[Any]:
     """Rows of one export file (arrow tables) plus its rejected records. Returns False
     when storage could not give the file (it is read again next run), else True."""
     location = file["file_url"]
     rejects = Rejects(SOURCE, location)
-    batch: list[dict] = []
+    rows = _Rows(location, rejects)
     done = True
     try:
-        for position, record, raw in _records(file, form):
-            if isinstance(record, Exception):
-                rejects.add(position, "malformed_json", raw or b"")
-                continue
-            row, reason = validate(record)
-            if reason:
-                rejects.add(
-                    position, reason, raw if raw is not None else orjson.dumps(record, default=str)
-                )
-                continue
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                yield dlt.mark.with_hints(
-                    _to_table(batch, location), EVENT_HINTS, create_table_variant=True
-                )
-                batch = []
+        if validator is not None and _is_lines(file, form):
+            yield from _batched(file, rows, validator)
+        else:
+            for position, record, raw in _records(file, form):
+                yield from rows.check(position, record, raw)
     except BrokenFile as error:
         rejects.add(error.position, error.reason, _broken_text(file, error))
     except OSError as error:  # storage (a disk, the network) did not give the file
         done = False
         rejects.add_unreadable_file(error, "read again next run")
-    if batch:
-        yield dlt.mark.with_hints(
-            _to_table(batch, location), EVENT_HINTS, create_table_variant=True
-        )
+    yield from rows.flush()
     if rejects:
         yield rejects.table_item()
     return done
@@ -511,17 +623,21 @@ def export_rows(files: list[FileItemDict]) -> Iterator[Any]:
     state = dlt.current.resource_state()
     seen: dict[str, str] = state.setdefault("files", {})
     skipped: list[str] = []
-    for file in sorted(files, key=lambda f: f["relative_path"]):
-        form = export_format(file["file_name"])
-        if form is None:
-            if not is_manifest(file["file_name"]):
-                skipped.append(file["relative_path"])
-            continue
-        fingerprint = _fingerprint(file)
-        if seen.get(file["relative_path"]) == fingerprint:
-            continue
-        if (yield from read_export_file(file, form)):
-            seen[file["relative_path"]] = fingerprint
+    validator = BatchValidator(EVENT_SCHEMA)
+    try:
+        for file in sorted(files, key=lambda f: f["relative_path"]):
+            form = export_format(file["file_name"])
+            if form is None:
+                if not is_manifest(file["file_name"]):
+                    skipped.append(file["relative_path"])
+                continue
+            fingerprint = _fingerprint(file)
+            if seen.get(file["relative_path"]) == fingerprint:
+                continue
+            if (yield from read_export_file(file, form, validator)):
+                seen[file["relative_path"]] = fingerprint
+    finally:
+        validator.close()
     if state.get("skipped", []) != skipped:
         state["skipped"] = skipped
 
