@@ -185,6 +185,16 @@ class BatchValidator:
         done[positions] = True
         return Settled(rows, positions, np.flatnonzero(~done))
 
+    def json_lines(self, batch: pa.RecordBatch) -> pa.Array:
+        """Each row of a batch (from Parquet) as JSON text: times in ISO form, JSON held
+        in text columns as that text (a string)."""
+        self.con.register("batch", pa.Table.from_batches([batch]))
+        try:
+            lines = self.con.execute("select to_json(batch) as line from batch").to_arrow_table()
+        finally:
+            self.con.unregister("batch")
+        return lines.column("line").combine_chunks().cast(pa.large_string())
+
     def none(self, n: int) -> Settled:
         """A batch of `n` lines left to `validate` whole."""
         return Settled(self.schema.empty_table(), np.arange(0), np.arange(n))
@@ -222,7 +232,7 @@ class BatchValidator:
         unique = np.bitwise_count(mask) == counts
         objects = keys.column("object").combine_chunks().fill_null(False).to_numpy(
             zero_copy_only=False)
-        return pa.array(np.flatnonzero(objects & present & unique)), names
+        return pa.array(np.flatnonzero(objects & present & unique), pa.int64()), names
 
     def _typed(self, lines: pa.Array, candidates: pa.Array,
                names: tuple[str, ...]) -> pa.Table:

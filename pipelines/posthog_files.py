@@ -2,12 +2,15 @@
 
 Any folder dlt's filesystem source can list (a local path or an fsspec URL such as
 `s3://bucket/prefix`). Files are told apart by the end of their name, in any case:
-- **JSON lines**: `.jsonl`, `.ndjson` or `.json`, each also `.gz`. A UTF-8 byte order mark
+- **JSON lines**: `.jsonl`, `.ndjson` or `.json`, each also `.gz` (gzip) or `.br` (brotli,
+  what PostHog's S3 exports write besides gzip). A UTF-8 byte order mark
   at the start is skipped; a line ends in `\n` or `\r\n`. A `.json` file that parses as
   one JSON document gives its rows: an array's elements (position = the element's
   number), or one object written over several lines.
-- **Parquet**: `.parquet`, also `.parquet.zst` etc. (compressed inside the file; read as
-  is).
+- **Parquet**: `.parquet`, also `.parquet.zst` etc. (compressed inside the file with zstd,
+  snappy, gzip, brotli or lz4; read as is, a row group at a time). PostHog writes
+  `properties` and `person_properties` as JSON text in a string column: that text is the
+  JSON. The same rows land whatever the form (tests/test_export_formats.py).
 - `*_manifest.json`, which PostHog writes after each export window's files, is not data
   and is passed over. Any other file is skipped and named, every run, in the resource
   state's `skipped` list (the ingest summary prints it).
@@ -77,7 +80,7 @@ FUTURE_TOLERANCE = dt.timedelta(days=1)
 BATCH_ROWS = 50_000
 BATCH_BYTES = 16 << 20  # JSON lines settled together (pipelines.event_batches)
 READ_BYTES = 8 << 20  # a file is read (and a .gz inflated) this much at a time
-GZIP_READ_BYTES = 64 << 10  # a .gz is read in small steps: damage loses only one step's lines
+GZIP_READ_BYTES = 64 << 10  # a .gz / .br is read in small steps: damage loses one step's lines
 GZIP = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip stream
 BOM = b"\xef\xbb\xbf"
 ONE_PAGE = 1 << 40  # every file listed in one page: one call sees the whole folder
@@ -107,13 +110,14 @@ EVENT_HINTS = dlt.mark.make_hints(
     ],
 )
 JSON_ENDINGS = tuple(f"{kind}{zipped}" for kind in (".jsonl", ".ndjson", ".json")
-                     for zipped in ("", ".gz"))
-DOCUMENT_ENDINGS = (".json", ".json.gz")  # may hold one JSON document instead of lines
+                     for zipped in ("", ".gz", ".br"))
+DOCUMENT_ENDINGS = (".json", ".json.gz", ".json.br")  # may hold one JSON document instead of lines
 PARQUET_ENDINGS = (
     ".parquet",
     ".parquet.zst",
     ".parquet.lz4",
     ".parquet.snappy",
+    ".parquet.sz",  # snappy, as PostHog names it
     ".parquet.gz",
     ".parquet.br",
 )
@@ -368,24 +372,26 @@ def decoded(line: bytes) -> Any:
         return error
 
 
-def _parquet_records(data: bytes) -> Iterator[tuple[int, Any, None]]:
+def _parquet_batches(handle: io.IOBase) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(position of the first row, rows) of a Parquet file, BATCH_ROWS at a time, read as
+    it goes (a row group at a time). Raises BrokenFile where the data is damaged, after
+    every batch before it was given."""
     try:
-        batches = pq.ParquetFile(io.BytesIO(data)).iter_batches(batch_size=BATCH_ROWS)
+        batches = pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS)
     except (pa.ArrowException, OSError, ValueError) as error:
         raise BrokenFile(UNREADABLE_FILE, f"cannot be read as Parquet: "
                          f"{type(error).__name__}: {error}", position=0) from error
-    position = 0
+    position = 1
     while True:
         try:
             batch = next(batches, None)
         except (pa.ArrowException, OSError, ValueError) as error:
             raise BrokenFile("corrupt_file", f"Parquet data is damaged here: "
-                             f"{type(error).__name__}: {error}", position=position + 1) from error
+                             f"{type(error).__name__}: {error}", position=position) from error
         if batch is None:
             return
-        for record in batch.to_pylist():
-            position += 1
-            yield position, record, None
+        yield position, batch
+        position += batch.num_rows
 
 
 def _line_batches(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -425,24 +431,44 @@ def _line_batches(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         yield numbered(data)
 
 
-def _is_lines(file: FileItemDict, form: str) -> bool:
-    """JSON lines, read in batches (a `.json` file may be one JSON document instead)."""
-    return form == "json" and not file["file_name"].lower().endswith(DOCUMENT_ENDINGS)
+def _is_document(file: FileItemDict, form: str) -> bool:
+    """A `.json` file: it may be one JSON document rather than JSON lines, so it is read
+    whole and row by row (every other form is read in batches)."""
+    return form == "json" and file["file_name"].lower().endswith(DOCUMENT_ENDINGS)
 
 
 def _chunks(handle: io.IOBase, name: str) -> Iterator[bytes]:
-    return _gunzipped(handle) if name.lower().endswith(".gz") else _plain(handle)
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        return _gunzipped(handle)
+    return _unbrotli(handle) if lower.endswith(".br") else _plain(handle)
 
 
-def _records(file: FileItemDict, form: str) -> Iterator[tuple[int, Any, bytes | None]]:
-    """(position, decoded record or the decode error, raw bytes) for each row of a file
-    that is not read in batches (Parquet, `.json` that may be one JSON document)."""
-    name = file["file_name"].lower()
-    with file.open(compression="disable") as handle:
-        if form == "parquet":
-            yield from _parquet_records(handle.read())
+def _unbrotli(handle: io.IOBase) -> Iterator[bytes]:
+    """A brotli file's contents, a piece at a time (pyarrow's streaming codec). Raises
+    BrokenFile where the stream is cut short or damaged, after every byte before it."""
+    stream = pa.CompressedInputStream(pa.PythonFile(handle, mode="r"), "brotli")
+    started = False
+    while True:
+        try:
+            piece = stream.read(GZIP_READ_BYTES)
+        except OSError as error:  # pyarrow's decoding errors are OSErrors too
+            if not started:
+                raise BrokenFile(UNREADABLE_FILE, f"cannot be read as brotli: {error}",
+                                 position=0) from error
+            reason = "truncated_file" if "Truncated" in str(error) else "corrupt_file"
+            raise BrokenFile(reason, f"the brotli stream stops here ({error})") from error
+        if not piece:
             return
-        yield from _json_records(_chunks(handle, name), document=name.endswith(DOCUMENT_ENDINGS))
+        started = True
+        yield piece
+
+
+def _records(file: FileItemDict) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(position, decoded record or the decode error, raw bytes) for each row of a `.json`
+    file, which may be one JSON document (an array of rows) rather than JSON lines."""
+    with file.open(compression="disable") as handle:
+        yield from _json_records(_chunks(handle, file["file_name"]), document=True)
 
 
 def _to_table(rows: list[dict], location: str) -> pa.Table:
@@ -562,19 +588,34 @@ def line_text(raw: bytes) -> bytes:
     return raw[:-1] if raw.endswith(b"\r") else raw
 
 
-def _batched(file: FileItemDict, rows: _Rows, validator: BatchValidator) -> Iterator[Any]:
-    """A JSON-lines file, BATCH_BYTES at a time: the validator settles what it can, each
-    other line goes through `validate` (see pipelines.event_batches)."""
+def _batched(file: FileItemDict, form: str, rows: _Rows,
+             validator: BatchValidator) -> Iterator[Any]:
+    """A JSON-lines or Parquet file, a batch at a time: the validator settles what it can,
+    each other row goes through `validate` (see pipelines.event_batches). A Parquet batch
+    is given to the validator as JSON lines (DuckDB's `to_json` of each row), so both
+    forms meet the same rules; its unsettled rows go to `validate` as Parquet gave them."""
     with file.open(compression="disable") as handle:
+        if form == "parquet":
+            for first, batch in _parquet_batches(handle):
+                unsettled = yield from _settle(validator.json_lines(batch), rows, validator)
+                records = batch.take(pa.array(unsettled, pa.int64())).to_pylist()
+                for index, record in zip(unsettled, records, strict=True):
+                    yield from rows.check(first + index, record, None)
+            return
         for first, block in _line_batches(_chunks(handle, file["file_name"])):
             lines, offsets = split_lines(block)
-            settled = validator.settle(lines)
-            if _legacy_extras(settled.rows):  # typed by an older reader: row by row
-                settled = validator.none(len(lines))
-            yield from rows.settled(settled.rows)
-            for index in settled.unsettled.tolist():
+            for index in (yield from _settle(lines, rows, validator)):
                 raw = line_text(block[offsets[index]:offsets[index + 1]])
                 yield from rows.check(first + index, decoded(raw), raw)
+
+
+def _settle(lines: pa.Array, rows: _Rows, validator: BatchValidator) -> Iterator[Any]:
+    """Settles a batch, gives its settled rows; returns the indexes of the others."""
+    settled = validator.settle(lines)
+    if _legacy_extras(settled.rows):  # typed by an older reader: row by row
+        settled = validator.none(len(lines))
+    yield from rows.settled(settled.rows)
+    return settled.unsettled.tolist()
 
 
 def _legacy_extras(rows: pa.Table) -> bool:
@@ -586,8 +627,8 @@ def _legacy_extras(rows: pa.Table) -> bool:
     return any(table_name(name) in typed for name in extras)
 
 
-def read_export_file(file: FileItemDict, form: str,
-                     validator: BatchValidator | None = None) -> Iterator[Any]:
+def read_export_file(file: FileItemDict, form: str, validator: BatchValidator
+                     ) -> Iterator[Any]:
     """Rows of one export file (arrow tables) plus its rejected records. Returns False
     when storage could not give the file (it is read again next run), else True."""
     location = file["file_url"]
@@ -595,11 +636,11 @@ def read_export_file(file: FileItemDict, form: str,
     rows = _Rows(location, rejects)
     done = True
     try:
-        if validator is not None and _is_lines(file, form):
-            yield from _batched(file, rows, validator)
-        else:
-            for position, record, raw in _records(file, form):
+        if _is_document(file, form):
+            for position, record, raw in _records(file):
                 yield from rows.check(position, record, raw)
+        else:
+            yield from _batched(file, form, rows, validator)
     except BrokenFile as error:
         rejects.add(error.position, error.reason, _broken_text(file, error))
     except OSError as error:  # storage (a disk, the network) did not give the file
