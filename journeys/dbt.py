@@ -91,9 +91,25 @@ def _on_duckdb(args: list[str]) -> bool:
     return target == "duckdb"
 
 
+THREADS_ENV = "JOURNEYS_DUCKDB_THREADS"
+MEMORY_ENV = "JOURNEYS_DUCKDB_MEMORY_LIMIT"
+MEMORY_SHARE = 4  # DuckDB gets a quarter of the machine's memory unless told otherwise
+
+
+def machine_settings() -> dict[str, str]:
+    """DuckDB's threads and memory limit for this machine (profiles.yml reads them):
+    one thread per core, a quarter of the memory (6 GB on 24 GiB: the build then peaks
+    well under 8 GiB, spilling joins and sorts to disk past the limit). Either is
+    overridden by setting its variable."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    machine = {THREADS_ENV: str(os.cpu_count() or 1),
+               MEMORY_ENV: f"{max(1, memory // MEMORY_SHARE // 10**9)}GB"}
+    return {name: os.environ.get(name, value) for name, value in machine.items()}
+
+
 def _run(data_dir: DataDir, command: str, args: list[str], quiet: bool,
          holder: str) -> DbtResult:
-    env = {**os.environ, DATA_DIR_ENV: str(data_dir.root)}
+    env = {**os.environ, **machine_settings(), DATA_DIR_ENV: str(data_dir.root)}
     target = target_dir(data_dir)
     log = data_dir.root / "dbt" / "logs" / "dbt.log"
     cmd = [
