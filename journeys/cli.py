@@ -475,10 +475,7 @@ def demo(data_dir: Path, users: int, seed: int, defects: float) -> None:
 
 
 def _demo(data: DataDir, users: int, seed: int, defects: float) -> None:
-    from journeys.demo import print_summary, summarize
-    from journeys.postgres import embedded_server, load_app_tables
-    from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
-    from journeys.stand_ins.intercom import IntercomAPI
+    from journeys.demo import SOURCES, DemoSources, print_summary, summarize
 
     try:
         data.reset_for_demo()
@@ -491,19 +488,9 @@ def _demo(data: DataDir, users: int, seed: int, defects: float) -> None:
     # the real pipelines, against a real (embedded) Postgres for the app's tables and
     # local stand-ins serving the generated HubSpot and Intercom pages (no credentials)
     with console.status("starting an embedded Postgres and local CRM stand-ins ..."):
-        server = embedded_server(data.root / "postgres")
-        hubspot = HubSpotAPI(load_generated(data.generated / "hubspot"), search_rate=None)
-        intercom = IntercomAPI.from_generated(data.generated)
-    try:
-        load_app_tables(server.get_uri(), data.generated / "app")
-        with hubspot, intercom:
-            _ingest(data, ["posthog-files", "app-postgres", "hubspot", "intercom"], None, {
-                "app-postgres": {"credentials": server.get_uri()},
-                "hubspot": {"base_url": hubspot.base_url, "access_token": hubspot.token},
-                "intercom": {"base_url": intercom.base_url, "access_token": intercom.token},
-            })
-    finally:
-        server.cleanup()
+        sources = DemoSources.start(data.generated, data.root / "postgres")
+    with sources:
+        _ingest(data, list(SOURCES), None, sources.overrides)
     console.rule("[bold]3/3 dbt build")
     result = _build(data, (), show_quality=False)
     print_summary(console, summarize(data, result))
