@@ -48,12 +48,14 @@ lint: $(STAMP)
 
 ## make bench: 1M and 10M events, 3 runs each: generate, ingest (and DuckDB's read_json, the
 ## floor), the full dbt build, the activation funnel against chdb's windowFunnel; writes
-## docs/benchmarks.json and renders docs/benchmarks.md from it (about an hour on 2 cores)
+## docs/benchmarks.json and renders docs/benchmarks.md from it (1.5-2 hours on 2 cores today:
+## one 1M run takes about 4 minutes, the 10M runs most of the rest)
 bench: $(STAMP)
 	$(BIN)/journeys bench --events 1M --events 10M
 
 ## make bench-50m: 50M events (250,000 users), the build targets' size; the export files are
-## gzipped after generation (JSON lines would need ~37 GiB more disk); several hours
+## gzipped after generation, and it still needs about 75 GiB of free disk (it says so and
+## stops before generating when there is less); several hours
 bench-50m: $(STAMP)
 	$(BIN)/journeys bench --events 50M --gzip
 

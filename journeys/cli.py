@@ -489,7 +489,7 @@ class EventCounts(click.ParamType):
               help="Keep each size's generated files and its last run's databases.")
 @click.option("--gzip", "gzipped", is_flag=True,
               help="Gzip the PostHog export files after generating them (as PostHog's S3 "
-              "export can): a fifth of the disk; the ingest and the floor both read .gz.")
+              "export can): a twelfth of their size; the ingest and the floor read .gz.")
 @click.option("--chdb/--no-chdb", default=True, show_default=True,
               help="Compare the activation funnel with ClickHouse's windowFunnel (chdb).")
 @click.option("--json", "results", type=click.Path(dir_okay=False, path_type=Path),
