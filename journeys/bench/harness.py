@@ -356,7 +356,6 @@ class Run:
                            highlight=False)
         return measured
 
-
     def working(self, description: str) -> AbstractContextManager:
         """A spinner with the time so far while a step runs, on a terminal only."""
         if not self.console.is_terminal:
@@ -384,8 +383,6 @@ def _median(values: list[float]) -> float:
 def _medians(dicts: list[dict[str, float]]) -> dict[str, float]:
     keys = dict.fromkeys(k for d in dicts for k in d)
     return {k: _median([d[k] for d in dicts if k in d]) for k in keys}
-
-
 
 
 def measure_run(run: Run, number: int, generated: Path, services: dict[str, dict],
