@@ -23,6 +23,7 @@ to `history`), and the Markdown report is rendered from it (`journeys.bench.repo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import importlib
@@ -544,13 +545,18 @@ def work_folder(options: Options) -> Iterator[Path]:
         options.work.mkdir(parents=True, exist_ok=True)
         yield options.work.resolve()
         return
-    parent = DataDir.resolve().ensure().root
+    parent = DataDir.resolve().root
+    made = not parent.exists()
+    parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="bench-", dir=parent))
     try:
         yield folder
     finally:
         if not options.keep:
             shutil.rmtree(folder, ignore_errors=True)
+            if made:  # the data dir this made for it, if nothing else went there since
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
 
 
 def bench_size(events: int, options: Options, console: Console, folder: Path,
@@ -621,6 +627,8 @@ def run(options: Options, console: Console | None = None,
         chdb_skipped = "run with --no-chdb"
     results: dict = {}
     with work_folder(options) as work:
+        if options.keep:
+            console.print(f"work folder (kept): {work}")
         for events in options.sizes:
             check_disk(work, events, options.gzip)
         for events in options.sizes:

@@ -382,7 +382,8 @@ def render(results: dict) -> str:
         "not dbt's start) against ClickHouse's `windowFunnel` through chdb on the same events "
         "exported from the warehouse (the query's median, not the loading). Every step runs in "
         "a child process of its own; its peak RSS is that process tree's. Times are medians of "
-        "the runs.", "",
+        "the runs. Events per second count PostHog export rows for the ingest and the floor, "
+        "and every generated event (export rows and app events) otherwise.", "",
     ]
     if runs:
         lines += _machine_section(runs)
