@@ -12,7 +12,7 @@ SPARK_STAMP := $(VENV)/.spark-stamp
 # fixtures build a warehouse once); `make test PYTEST_WORKERS=` runs in one process
 PYTEST_WORKERS ?= -n auto --dist loadfile
 
-.PHONY: demo test test-heavy test-spark lint bench-generate clean install
+.PHONY: demo test test-heavy test-spark lint bench bench-50m bench-generate clean install
 
 install: $(STAMP)
 
@@ -46,7 +46,20 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint models macros analyses tests
 
-## make bench-generate: 100k users (~20M+ events); time and peak memory go to docs/benchmarks.md
+## make bench: 1M and 10M events, 3 runs each: generate, ingest (and DuckDB's read_json, the
+## floor), the full dbt build, the activation funnel against chdb's windowFunnel; writes
+## docs/benchmarks.json and renders docs/benchmarks.md from it (1.5-2 hours on 2 cores today:
+## one 1M run takes about 4 minutes, the 10M runs most of the rest)
+bench: $(STAMP)
+	$(BIN)/journeys bench --events 1M --events 10M
+
+## make bench-50m: 50M events (250,000 users), the build targets' size; the export files are
+## gzipped after generation, and it still needs about 75 GiB of free disk (it says so and
+## stops before generating when there is less); several hours
+bench-50m: $(STAMP)
+	$(BIN)/journeys bench --events 50M --gzip
+
+## make bench-generate: 100k users (~20M+ events); prints a row for docs/performance-notes.md
 bench-generate: $(STAMP)
 	$(BIN)/python scripts/bench_generate.py --users 100000
 

@@ -455,6 +455,106 @@ def lint_plan(data_dir: Path, plan_dir: Path | None, no_data: bool) -> None:
         raise SystemExit(1)
 
 
+# -- bench -------------------------------------------------------------------------------
+
+
+class EventCounts(click.ParamType):
+    """`1M`, `10M,50M`, `2.5k` or `3000`: one or more event counts."""
+
+    name = "N"
+
+    def convert(self, value, param, ctx) -> list[int]:
+        if isinstance(value, list):
+            return value
+        from journeys.bench.harness import parse_events
+
+        try:
+            return parse_events(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+@main.command()
+@click.option("--events", "sizes", type=EventCounts(), multiple=True,
+              help="Sizes to measure, in events: repeat it or give a list "
+              "(--events 1M --events 10M, --events 1M,10M) [default: 1M and 10M].")
+@click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per size; each figure is their median (generation runs once).")
+@click.option("--data-dir", "work", type=click.Path(file_okay=False, path_type=Path),
+              default=None,
+              help="Work folder for the generated files and each run's databases "
+              "[default: a temporary folder under JOURNEYS_DATA_DIR or ./data, removed "
+              "at the end].")
+@click.option("--keep", is_flag=True,
+              help="Keep each size's generated files and its last run's databases.")
+@click.option("--gzip", "gzipped", is_flag=True,
+              help="Gzip the PostHog export files after generating them (as PostHog's S3 "
+              "export can): a twelfth of their size; the ingest and the floor read .gz.")
+@click.option("--chdb/--no-chdb", default=True, show_default=True,
+              help="Compare the activation funnel with ClickHouse's windowFunnel (chdb).")
+@click.option("--json", "results", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Results file [default: docs/benchmarks.json].")
+@click.option("--markdown", "markdown", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Report rendered from it [default: docs/benchmarks.md].")
+def bench(sizes: tuple[list[int], ...], runs: int, work: Path | None, keep: bool,
+          gzipped: bool, chdb: bool, results: Path | None, markdown: Path | None) -> None:
+    """Measure generation, ingest, the dbt build and the funnel marts at each size.
+
+    For each size: generate the demo data once, then RUNS times from empty: ingest every
+    source (each timed), DuckDB's read_json of the same PostHog files (the floor), the
+    full dbt build (every model timed) and the activation funnel against chdb's
+    windowFunnel (their per-step counts must be equal). Times are medians, with every
+    step's peak resident memory. Writes docs/benchmarks.json and docs/benchmarks.md
+    (never edit that page by hand); exits 1 naming the step that failed.
+    """
+    from journeys.bench import harness
+
+    options = harness.Options(
+        sizes=[n for group in sizes for n in group] or list(harness.DEFAULT_SIZES),
+        runs=runs, work=work, keep=keep, gzip=gzipped, chdb=chdb,
+        results=results or harness.RESULTS, report=markdown or harness.REPORT)
+    try:
+        written = harness.run(options, console)
+    except harness.BenchError as error:
+        fail(str(error))
+        raise
+    _print_bench(written, options.sizes)
+    console.print(f"results: [bold]{options.results}[/], report: [bold]{options.report}[/]")
+    if runs < 3:
+        console.print(f"[yellow]{runs} run(s) per size:[/] the issue's figures are medians "
+                      "of at least 3.")
+
+
+def _print_bench(results: dict, sizes: list[int]) -> None:
+    from journeys.bench import report
+
+    runs = [r for r in results.get("runs", []) if r["events_requested"] in sizes]
+    table = Table(title="benchmark (medians)", title_justify="left")
+    for column in ("size", "generate", "ingest PostHog", "floor", "ingest ÷ floor",
+                   "every source", "dbt build", "build peak", "funnel (ours)", "chdb",
+                   "ours ÷ chdb"):
+        table.add_column(column, justify="left" if column == "size" else "right")
+    for r in runs:
+        ratios = r["ratios"]
+        table.add_row(
+            f"{r['label']} ({r['events']:,})", report.seconds(r["generate_seconds"]),
+            report.seconds(r["ingest_seconds"]), report.seconds(r["ingest_floor_seconds"]),
+            report.times(ratios["ingest_vs_floor"]),
+            report.seconds(r["ingest_all_sources_seconds"]), report.seconds(r["build_seconds"]),
+            report.mib(r["peak_rss_bytes"]), report.seconds(r["funnel_seconds"]),
+            report.seconds(r["chdb_window_funnel_seconds"]),
+            report.times(ratios["funnel_vs_chdb"]))
+    console.print(table)
+    targets = Table(title="targets", title_justify="left")
+    for column in ("target", "size", "measured", "status"):
+        targets.add_column(column, justify="right" if column == "measured" else "left")
+    colours = {report.MET: "green", report.NOT_MET: "red", report.NOT_MEASURED: "yellow"}
+    for t in report.targets(results.get("runs", [])):
+        targets.add_row(t.target, t.size, t.measured,
+                        f"[{colours[t.status]}]{t.status}[/]" + (f" ({t.note})" if t.note else ""))
+    console.print(targets)
+
+
 # -- demo --------------------------------------------------------------------------------
 
 
@@ -475,10 +575,7 @@ def demo(data_dir: Path, users: int, seed: int, defects: float) -> None:
 
 
 def _demo(data: DataDir, users: int, seed: int, defects: float) -> None:
-    from journeys.demo import print_summary, summarize
-    from journeys.postgres import embedded_server, load_app_tables
-    from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
-    from journeys.stand_ins.intercom import IntercomAPI
+    from journeys.demo import SOURCES, DemoSources, print_summary, summarize
 
     try:
         data.reset_for_demo()
@@ -491,19 +588,9 @@ def _demo(data: DataDir, users: int, seed: int, defects: float) -> None:
     # the real pipelines, against a real (embedded) Postgres for the app's tables and
     # local stand-ins serving the generated HubSpot and Intercom pages (no credentials)
     with console.status("starting an embedded Postgres and local CRM stand-ins ..."):
-        server = embedded_server(data.root / "postgres")
-        hubspot = HubSpotAPI(load_generated(data.generated / "hubspot"), search_rate=None)
-        intercom = IntercomAPI.from_generated(data.generated)
-    try:
-        load_app_tables(server.get_uri(), data.generated / "app")
-        with hubspot, intercom:
-            _ingest(data, ["posthog-files", "app-postgres", "hubspot", "intercom"], None, {
-                "app-postgres": {"credentials": server.get_uri()},
-                "hubspot": {"base_url": hubspot.base_url, "access_token": hubspot.token},
-                "intercom": {"base_url": intercom.base_url, "access_token": intercom.token},
-            })
-    finally:
-        server.cleanup()
+        sources = DemoSources.start(data.generated, data.root / "postgres")
+    with sources:
+        _ingest(data, list(SOURCES), None, sources.overrides)
     console.rule("[bold]3/3 dbt build")
     result = _build(data, (), show_quality=False)
     print_summary(console, summarize(data, result))

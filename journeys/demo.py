@@ -1,8 +1,11 @@
-"""The end-of-demo summary: what was built, whether the tests passed, where to look next."""
+"""The demo's source systems (`DemoSources`) and its end-of-demo summary: what was built,
+whether the tests passed, where to look next."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import duckdb
 from rich.console import Console
@@ -13,6 +16,70 @@ from journeys.dbt import DbtResult
 from journeys.paths import DataDir
 
 LAYERS = ("staging", "intermediate", "marts")
+# what the demo ingests, in order: the PostHog export files, then the services below
+SOURCES = ("posthog-files", "app-postgres", "hubspot", "intercom")
+
+
+class DemoSources:
+    """The generated data served as the real systems serve it, for the real pipelines: an
+    embedded Postgres (pgserver) holding the app's tables, and local stand-ins of HubSpot's
+    and Intercom's APIs serving the generated pages. No credentials, nothing leaves the
+    machine. `overrides` are `journeys.ingest.run_source`'s settings for each service.
+
+        with DemoSources.start(data.generated, data.root / "postgres") as sources:
+            for name in SOURCES:
+                run_source(data, name, **sources.overrides.get(name, {}))
+    """
+
+    def __init__(self, generated: Path, postgres_dir: Path) -> None:
+        from journeys.postgres import embedded_server
+        from journeys.stand_ins.hubspot import HubSpotAPI, load_generated
+        from journeys.stand_ins.intercom import IntercomAPI
+
+        self.server = embedded_server(postgres_dir)
+        try:
+            self.hubspot = HubSpotAPI(load_generated(generated / "hubspot"), search_rate=None)
+            self.intercom = IntercomAPI.from_generated(generated)
+        except BaseException:
+            self.server.cleanup()
+            raise
+
+    @classmethod
+    def start(cls, generated: Path, postgres_dir: Path) -> DemoSources:
+        """Start the servers and load the generated app tables into Postgres."""
+        from journeys.postgres import load_app_tables
+
+        sources = cls(generated, postgres_dir)
+        try:
+            load_app_tables(sources.server.get_uri(), generated / "app")
+            sources.hubspot.start()
+            sources.intercom.start()
+        except BaseException:
+            sources.server.cleanup()
+            raise
+        return sources
+
+    @property
+    def overrides(self) -> dict[str, dict[str, Any]]:
+        return {
+            "app-postgres": {"credentials": self.server.get_uri()},
+            "hubspot": {"base_url": self.hubspot.base_url, "access_token": self.hubspot.token},
+            "intercom": {"base_url": self.intercom.base_url,
+                         "access_token": self.intercom.token},
+        }
+
+    def stop(self) -> None:
+        try:
+            self.hubspot.stop()
+            self.intercom.stop()
+        finally:
+            self.server.cleanup()
+
+    def __enter__(self) -> DemoSources:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 EXAMPLE_SQL = """\
 -- trial outcome by first-touch source (persons who signed up)
 select first_touch_source, trial_outcome, count(*) as persons

@@ -4,7 +4,7 @@
 
 Runs the generator in a child process (so the peak RSS is the generator's own, read from
 the kernel's rusage after it exits) and prints one Markdown table row to paste into
-docs/benchmarks.md.
+docs/performance-notes.md.
 """
 
 from __future__ import annotations

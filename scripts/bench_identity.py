@@ -5,7 +5,7 @@
 Generates the users (unless the data dir already holds a generation of that size),
 ingests the PostHog exports and the app's tables, builds the identity model's inputs,
 then times `dbt run` of the identity graph's models alone and prints a Markdown row for
-docs/benchmarks.md (with the rounds each fixed-point search took and dbt's peak memory);
+docs/performance-notes.md (with the rounds each fixed-point search took and dbt's peak memory);
 then runs everything downstream of it (unified stream, sessions, fct_events, dim_persons,
 fct_sessions) and prints each model's time from dbt's run_results.json.
 """

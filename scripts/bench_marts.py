@@ -11,9 +11,8 @@ the machine's load average. Suites: `funnels` (the funnel engine, the funnel and
 retention marts) and `behaviour` (segments, journeys, conversion drivers, triggers,
 lifecycle, tracking loss, daily metrics).
 
-The result is appended to docs/benchmarks.json (a list per suite), and the suite's table
-in docs/benchmarks.md (between its `<!-- bench:SUITE:start/end -->` marks) is regenerated
-from every record of that suite.
+The result is appended to docs/benchmarks.json (a list per suite), and docs/benchmarks.md
+is rendered again from the whole file (`journeys.bench.report`, as `journeys bench` does).
 """
 
 from __future__ import annotations
@@ -30,25 +29,22 @@ from pathlib import Path
 
 import duckdb
 
+from journeys.bench import report
 from journeys.dbt import run_dbt, target_dir
 from journeys.paths import DataDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "benchmarks.json"
 REPORT = ROOT / "docs" / "benchmarks.md"
-# suite -> the models it times (dbt selectors) and what its table calls them
+# suite -> the models it times (dbt selectors); the report names them (report.SUITE_TITLES)
 SUITES = {
-    "funnels": (["path:models/intermediate/funnels", "path:models/marts/funnels",
-                 "path:models/marts/retention"], "funnel engine + marts"),
-    "behaviour": (["path:models/intermediate/drivers", "path:models/intermediate/journeys",
-                   "path:models/marts/segments", "path:models/marts/behaviour",
-                   "path:models/marts/journeys", "path:models/marts/engagement",
-                   "path:models/marts/metrics", "fct_tracking_loss"], "behaviour marts"),
+    "funnels": ["path:models/intermediate/funnels", "path:models/marts/funnels",
+                "path:models/marts/retention"],
+    "behaviour": ["path:models/intermediate/drivers", "path:models/intermediate/journeys",
+                  "path:models/marts/segments", "path:models/marts/behaviour",
+                  "path:models/marts/journeys", "path:models/marts/engagement",
+                  "path:models/marts/metrics", "fct_tracking_loss"],
 }
-
-
-def marks(suite: str) -> tuple[str, str]:
-    return f"<!-- bench:{suite}:start -->", f"<!-- bench:{suite}:end -->"
 
 
 def ensure_demo(data: DataDir, users: int) -> None:
@@ -75,7 +71,7 @@ def measure(data: DataDir, suite: str, repeat: int) -> list[dict]:
     for attempt in range(1, repeat + 1):
         load = os.getloadavg()[0]
         started = time.perf_counter()
-        result = run_dbt(data, "run", ["--select", *SUITES[suite][0]], quiet=True)
+        result = run_dbt(data, "run", ["--select", *SUITES[suite]], quiet=True)
         wall = time.perf_counter() - started
         if not result.ok:
             sys.exit(f"dbt run of the {suite} models failed; see the dbt log")
@@ -103,39 +99,6 @@ def describe(data: DataDir) -> dict:
         }
 
 
-def render(suite: str, records: list[dict]) -> str:
-    start, end = marks(suite)
-    lines = [
-        start,
-        f"| date | data | {SUITES[suite][1]} (dbt run, best of runs) | slowest models | "
-        "dbt peak RSS | load average |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in records:
-        best = min(r["runs"], key=lambda run: run["wall_s"])
-        slowest = sorted(best["models_s"].items(), key=lambda kv: -kv[1])[:3]
-        lines.append(
-            f"| {r['date']} | {r['users']:,} users, {r['events']:,} events, "
-            f"{r['persons']:,} persons"
-            + (f", {r['funnels']} funnels" if suite == "funnels" else "")
-            + f" | {best['wall_s']:,.1f} s wall "
-            f"({sum(best['models_s'].values()):,.1f} s in {len(best['models_s'])} models; "
-            f"runs: {', '.join(format(run['wall_s'], ',.1f') for run in r['runs'])} s) | "
-            + ", ".join(f"{name} {s:,.1f} s" for name, s in slowest)
-            + f" | {best['peak_rss_mib'] or '?'} MiB | "
-            f"{', '.join(str(run['load_average_1m']) for run in r['runs'])} |"
-        )
-    lines += ["", "Every model's time in each record's best run:", ""]
-    for r in records:
-        best = min(r["runs"], key=lambda run: run["wall_s"])
-        lines.append(
-            f"- {r['date']}, {r['users']:,} users: "
-            + ", ".join(f"{name} {s:,.1f} s" for name, s in sorted(best["models_s"].items()))
-        )
-    lines.append(end)
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="funnels")
@@ -160,14 +123,8 @@ def main() -> None:
     records = results.setdefault(args.suite, [])
     records.append(record)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    report = REPORT.read_text()
-    start, end = marks(args.suite)
-    if start not in report:
-        sys.exit(f"{REPORT} has no {start} ... {end} section to regenerate")
-    before, rest = report.split(start, 1)
-    after = rest.split(end, 1)[1]
-    REPORT.write_text(before + render(args.suite, records) + after)
-    print(render(args.suite, [record]).splitlines()[3])
+    report.write(results, REPORT)
+    print(report.suite_table(args.suite, [record])[2])
 
 
 if __name__ == "__main__":
