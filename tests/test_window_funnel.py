@@ -322,3 +322,8 @@ def test_window_funnel_agrees_with_the_mart_on_a_built_warehouse(
         assert result.steps == mart_steps(data.warehouse_db, funnel["name"]), funnel["name"]
         if funnel["name"] == "activation":
             assert 0 < result.steps[-1] < result.steps[0]
+        # every event, the properties read by ClickHouse (what the benchmark times)
+        every = tmp_path / f"{funnel['name']}-every.parquet"
+        assert export_funnel_events(data.warehouse_db, funnel, every, every_event=True) > rows
+        whole = window_funnel(every, funnel, runs=1, workdir=tmp_path, every_event=True)
+        assert whole.steps == result.steps, funnel["name"]

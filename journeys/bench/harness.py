@@ -287,13 +287,17 @@ def step_funnel(root: str, funnel: dict) -> dict:
 
 def step_export_funnel_events(module: str, warehouse: str, funnel: dict, out: str) -> dict:
     chdb = importlib.import_module(module)
-    return {"rows": chdb.export_funnel_events(Path(warehouse), funnel, Path(out))}
+    # every event, as our funnel models read fct_events: windowFunnel picks the steps'
+    # events and reads their properties itself
+    return {"rows": chdb.export_funnel_events(Path(warehouse), funnel, Path(out),
+                                              every_event=True)}
 
 
 def step_window_funnel(module: str, events: str, funnel: dict, runs: int,
                        workdir: str) -> dict:
     chdb = importlib.import_module(module)
-    result = chdb.window_funnel(Path(events), funnel, runs=runs, workdir=Path(workdir))
+    result = chdb.window_funnel(Path(events), funnel, runs=runs, workdir=Path(workdir),
+                                every_event=True)
     return {"steps": [int(n) for n in result.steps], "seconds": result.seconds,
             "all_seconds": list(result.all_seconds), "load_seconds": result.load_seconds,
             "sql": result.sql}
@@ -440,7 +444,7 @@ def _chdb(run: Run, number: int, root: Path) -> dict:
     warehouse = DataDir(root).warehouse_db
     out = root / "chdb" / "funnel_events.parquet"
     out.parent.mkdir()
-    export = run.measure("chdb: export the funnel's events", "step_export_funnel_events",
+    export = run.measure("chdb: export the events", "step_export_funnel_events",
                          module=name, warehouse=str(warehouse), funnel=run.funnel,
                          out=str(out))
     chdb = run.measure("chdb windowFunnel", "step_window_funnel", module=name,

@@ -380,7 +380,9 @@ def render(results: dict) -> str:
         "funnel's models alone (`models/intermediate/funnels`, `fct_funnel_persons`, "
         "`fct_funnel_steps`, with `--vars` holding only that funnel; their run time in dbt, "
         "not dbt's start) against ClickHouse's `windowFunnel` through chdb on the same events "
-        "exported from the warehouse (the query's median, not the loading). Every step runs in "
+        "(every counted event of fct_events with its properties as JSON text, loaded into a "
+        "sorted MergeTree table; windowFunnel picks the steps' events and reads their "
+        "properties itself; the query's median, not the loading). Every step runs in "
         "a child process of its own; its peak RSS is that process tree's. Times are medians of "
         "the runs. Events per second count PostHog export rows for the ingest and the floor, "
         "and every generated event (export rows and app events) otherwise.", "",

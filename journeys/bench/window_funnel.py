@@ -178,9 +178,13 @@ def parse_funnel(funnel: dict) -> Funnel:
         to_us=midnight_us(date_to) + 86_400_000_000 if date_to is not None else None)
 
 
-def export_funnel_events(warehouse: Path, funnel: dict, out: Path) -> int:
+def export_funnel_events(warehouse: Path, funnel: dict, out: Path,
+                         every_event: bool = False) -> int:
     """Write to Parquet the events the funnel's steps can match, from a built warehouse
-    (opened read-only); returns the number of rows.
+    (opened read-only); returns the number of rows. With `every_event`, every counted
+    event in range instead, with its `properties` as JSON text: windowFunnel then picks
+    the steps' events and reads their properties itself (`JSONExtractString`), the work
+    our funnel models do on fct_events, which is what the benchmark times.
 
     The same input int_funnel__events gives our funnel models: rows of marts.fct_events
     where `is_counted` (a PostHog copy of an app event is not a second occurrence), in the
@@ -225,20 +229,37 @@ def export_funnel_events(warehouse: Path, funnel: dict, out: Path) -> int:
             order by person_id, occurred_at
         ) to '{_duckdb_path(out)}' (format parquet)
     """
+    if every_event:
+        sql = f"""
+            copy (
+                select events.person_id, events.occurred_at, events.event_name,
+                    events.properties::varchar as properties
+                from marts.fct_events as events
+                where {" and ".join(in_range)}
+                order by person_id, occurred_at
+            ) to '{_duckdb_path(out)}' (format parquet)
+        """
+        params = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         (rows,) = con.execute(sql, params).fetchone()
     return rows
 
 
-def window_funnel_sql(funnel: dict) -> str:
-    """The windowFunnel query: one row, persons reaching at least step k for k = 1..n."""
+def window_funnel_sql(funnel: dict, every_event: bool = False) -> str:
+    """The windowFunnel query: one row, persons reaching at least step k for k = 1..n.
+    With `every_event` the table holds every event and its `properties` as JSON text, and
+    a `where` filter reads the property with `JSONExtractString` (text values, as the
+    default funnels' filters are: it gives '' for a number, where our models compare
+    the number's text)."""
     spec = parse_funnel(funnel)
     columns = spec.filter_columns()
     conditions = []
     for step in spec.steps:
         terms = [f"event_name = {_clickhouse_text(step.event)}"]
         for key, value in step.where.items():
-            terms.append(f"{columns[key]} = {_clickhouse_text(value)}")
+            column = (f"JSONExtractString(properties, {_clickhouse_text(key)})" if every_event
+                      else columns[key])
+            terms.append(f"{column} = {_clickhouse_text(value)}")
         # a NULL condition would make ClickHouse skip the whole row (module docstring)
         conditions.append(f"ifNull({' and '.join(terms)}, 0)")
     micros = "toUnixTimestamp64Micro(occurred_at)"
@@ -263,11 +284,13 @@ from (
 
 
 def window_funnel(events: Path, funnel: dict, runs: int = 3, workdir: Path | None = None,
-                  threads: int | None = None) -> WindowFunnelResult:
+                  threads: int | None = None, every_event: bool = False
+                  ) -> WindowFunnelResult:
     """Count the funnel with windowFunnel over `events` (from export_funnel_events) in a
     chdb session under a temporary directory (in `workdir` when given): load the Parquet
     file into a MergeTree table sorted by person and time, then time the query `runs`
     times. `threads` sets ClickHouse's max_threads (default: the machine's cores).
+    `every_event`: the file holds every event (export_funnel_events' `every_event`).
 
     chdb holds one data path per process at a time: the session is closed before this
     returns, and a caller with a chdb session of its own open must close it first."""
@@ -280,9 +303,9 @@ def window_funnel(events: Path, funnel: dict, runs: int = 3, workdir: Path | Non
             "chdb is not installed; it comes with the dev extra: pip install -e '.[dev]'"
         ) from error
     spec = parse_funnel(funnel)
-    filters = "".join(f", {column} Nullable(String)"
-                      for column in spec.filter_columns().values())
-    sql = window_funnel_sql(funnel)
+    filters = ", properties String" if every_event else "".join(
+        f", {column} Nullable(String)" for column in spec.filter_columns().values())
+    sql = window_funnel_sql(funnel, every_event)
     if threads is not None:
         sql += f"\nsettings max_threads = {int(threads)}"
     with tempfile.TemporaryDirectory(prefix="chdb-", dir=workdir) as path:
