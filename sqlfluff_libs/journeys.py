@@ -9,6 +9,12 @@ def json_text(column, key):
     return f"json_extract_string({column}, '$.\"{key}\"')"
 
 
+def json_text_columns(column, keys):
+    paths = ", ".join(f"'$.\"{key}\"'" for key in keys)
+    return ",\n".join(f"json_extract_string({column}, [{paths}])[{i}] as {alias}"
+                       for i, alias in enumerate(keys.values(), start=1))
+
+
 def type_timestamptz():
     return "timestamp with time zone"
 
