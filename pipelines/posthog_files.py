@@ -340,25 +340,22 @@ def _replay(data: bytes, broken: BrokenFile | None) -> Iterator[bytes]:
         raise broken
 
 
-def _json_records(chunks: Iterator[bytes], document: bool
-                  ) -> Iterator[tuple[int, Any, bytes | None]]:
-    """(position, record or its decode error, the line) of a JSON-lines file; for a file
-    that may be one JSON document, its rows (position = the element's number)."""
-    if document:
-        pieces: list[bytes] = []
-        broken = None
-        try:
-            for piece in chunks:
-                pieces.append(piece)
-        except BrokenFile as error:
-            broken = error
-        data = b"".join(pieces)
-        rows = _document(data) if broken is None else None
-        if rows is not None:
-            yield from ((number, row, None) for number, row in enumerate(rows, start=1))
-            return
-        chunks = _replay(data, broken)
-    for number, line in _lines(chunks):
+def _json_records(chunks: Iterator[bytes]) -> Iterator[tuple[int, Any, bytes | None]]:
+    """(position, record or its decode error, the line) of a file that may be one JSON
+    document: its rows (position = the element's number); else its JSON lines."""
+    pieces: list[bytes] = []
+    broken = None
+    try:
+        for piece in chunks:
+            pieces.append(piece)
+    except BrokenFile as error:
+        broken = error
+    data = b"".join(pieces)
+    rows = _document(data) if broken is None else None
+    if rows is not None:
+        yield from ((number, row, None) for number, row in enumerate(rows, start=1))
+        return
+    for number, line in _lines(_replay(data, broken)):
         yield number, decoded(line), line
 
 
@@ -468,7 +465,7 @@ def _records(file: FileItemDict) -> Iterator[tuple[int, Any, bytes | None]]:
     """(position, decoded record or the decode error, raw bytes) for each row of a `.json`
     file, which may be one JSON document (an array of rows) rather than JSON lines."""
     with file.open(compression="disable") as handle:
-        yield from _json_records(_chunks(handle, file["file_name"]), document=True)
+        yield from _json_records(_chunks(handle, file["file_name"]))
 
 
 def _to_table(rows: list[dict], location: str) -> pa.Table:
