@@ -135,7 +135,7 @@ class Settled:
     unsettled: np.ndarray
 
 
-FUTURE_TOLERANCE = dt.timedelta(days=1)  # as posthog_files.FUTURE_TOLERANCE
+FUTURE_TOLERANCE = dt.timedelta(days=1)  # how far a timestamp may be after PostHog got it
 MAX_KEYS = 63  # more distinct keys in one batch than this: settled row by row
 
 

@@ -68,15 +68,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dlt.sources.filesystem import FileItemDict, filesystem
 
-from pipelines.event_batches import BatchValidator, split_lines
+from pipelines.event_batches import FUTURE_TOLERANCE, TIMESTAMPS, BatchValidator, split_lines
 from pipelines.quarantine import UNREADABLE_FILE, Rejects
 
 SOURCE = "posthog_files"
 REQUIRED = ("uuid", "event", "distinct_id", "timestamp")
-TIMESTAMPS = ("timestamp", "_inserted_at", "created_at")
 JSON_COLUMNS = ("properties", "person_properties", "set", "set_once")
 TEXT_COLUMNS = ("uuid", "event", "distinct_id", "elements_chain", "person_id")
-FUTURE_TOLERANCE = dt.timedelta(days=1)
 BATCH_ROWS = 50_000
 BATCH_BYTES = 16 << 20  # JSON lines settled together (pipelines.event_batches)
 READ_BYTES = 8 << 20  # a file is read (and a .gz inflated) this much at a time
